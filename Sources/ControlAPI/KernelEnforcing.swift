@@ -1,0 +1,55 @@
+import PortcullisCore
+
+/// What the engine needs from the kernel side. The daemon plugs in the libnftables
+/// enforcer; API tests plug in a fake, so the HTTP layer is tested without root.
+public protocol KernelEnforcing: Sendable {
+    /// Loads `state` as one transaction; throws (and changes nothing) if the kernel refuses.
+    func apply(_ state: DesiredState) async throws
+    /// Checks the kernel against `state` and repairs drift; returns what was wrong, if anything.
+    func reconcile(_ state: DesiredState, deep: Bool) async throws -> String?
+    /// The full ruleset as last loaded.
+    func listing() async -> String?
+    /// Prometheus samples keyed by interface name (the engine maps them to VMs).
+    func samples() async -> KernelSamples
+}
+
+public struct KernelSamples: Sendable {
+    public struct Drop: Sendable {
+        public let interface: String
+        public let kind: String
+        public let packets: Int
+        public init(interface: String, kind: String, packets: Int) {
+            self.interface = interface
+            self.kind = kind
+            self.packets = packets
+        }
+    }
+
+    public struct Rejected: Sendable {
+        public let interface: String
+        public let port: Int
+        public let packets: Int
+        public init(interface: String, port: Int, packets: Int) {
+            self.interface = interface
+            self.port = port
+            self.packets = packets
+        }
+    }
+
+    public var drops: [Drop]
+    public var rejected: [Rejected]
+    public var applies: [String: Int]
+    public var applySeconds: [String: Double]
+    public var failures: Int
+    public var repairs: Int
+
+    public init(drops: [Drop] = [], rejected: [Rejected] = [], applies: [String: Int] = [:],
+                applySeconds: [String: Double] = [:], failures: Int = 0, repairs: Int = 0) {
+        self.drops = drops
+        self.rejected = rejected
+        self.applies = applies
+        self.applySeconds = applySeconds
+        self.failures = failures
+        self.repairs = repairs
+    }
+}

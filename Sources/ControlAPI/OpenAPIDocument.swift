@@ -1,0 +1,68 @@
+/// The control API described as OpenAPI 3.1, served at /openapi.json. Kept next to the
+/// routes it describes; the API tests check that every route listed here answers.
+let openAPIDocument = #"""
+{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "Portcullis control API",
+    "version": "1.0.0",
+    "description": "Registers VMs and exemptions on one hypervisor and answers why traffic is blocked. Served on a root-only unix socket. Errors are JSON {\"error\": text, \"field\": name|null}; 400 names the field at fault and nothing was applied."
+  },
+  "paths": {
+    "/v1/status": {"get": {"summary": "Daemon and policy status", "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}}}},
+    "/v1/vms": {
+      "get": {"summary": "List VMs", "responses": {"200": {"description": "VMs with their derived access type", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/VMView"}}}}}}},
+      "post": {"summary": "Register a VM (applied to the kernel before it is stored)",
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VMRequest"}}}},
+               "responses": {"201": {"description": "registered", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VMView"}}}},
+                             "400": {"$ref": "#/components/responses/Invalid"}}}
+    },
+    "/v1/vms/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {"summary": "One VM", "responses": {"200": {"description": "the VM", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VMView"}}}}, "404": {"$ref": "#/components/responses/NotFound"}}},
+      "delete": {"summary": "Remove a VM and its exemptions", "responses": {"200": {"description": "the removed VM"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/exemptions": {
+      "get": {"summary": "Active exemptions", "responses": {"200": {"description": "exemptions", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Exemption"}}}}}}},
+      "post": {"summary": "Grant an exemption (expires by itself, in the kernel too)",
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExemptionRequest"}}}},
+               "responses": {"201": {"description": "granted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Exemption"}}}},
+                             "400": {"$ref": "#/components/responses/Invalid"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/exemptions/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {"summary": "Revoke an exemption", "responses": {"200": {"description": "the revoked exemption"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/explain": {"get": {"summary": "Why a VM may or may not reach a port, and the remedies",
+      "parameters": [{"name": "vm", "in": "query", "required": true, "schema": {"type": "string"}},
+                     {"name": "port", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 65535}},
+                     {"name": "protocol", "in": "query", "schema": {"type": "string", "enum": ["tcp", "udp"], "default": "tcp"}}],
+      "responses": {"200": {"description": "explanation"}, "400": {"$ref": "#/components/responses/Invalid"}, "404": {"$ref": "#/components/responses/NotFound"}}}},
+    "/v1/plan": {"get": {"summary": "Which access type fits a deployment's needs",
+      "parameters": [{"name": "needs", "in": "query", "required": true, "schema": {"type": "string"}, "description": "comma-separated: smtp, mail-server, web, database, dev, port:N"}],
+      "responses": {"200": {"description": "plan"}, "400": {"$ref": "#/components/responses/Invalid"}}}},
+    "/v1/audit": {"get": {"summary": "Audit log, newest first", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100}}], "responses": {"200": {"description": "entries"}}}},
+    "/v1/ruleset": {"get": {"summary": "The nftables ruleset as loaded", "responses": {"200": {"description": "nft script", "content": {"text/plain": {}}}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition", "content": {"text/plain": {}}}}}},
+    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}}
+  },
+  "components": {
+    "responses": {
+      "Invalid": {"description": "invalid input; nothing applied", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "unknown VM or exemption", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}}},
+      "VMRequest": {"type": "object", "required": ["id", "tenant", "interface", "mac"], "properties": {
+        "id": {"type": "string"}, "tenant": {"type": "string"}, "contact": {"type": "string"},
+        "interface": {"type": "string", "maxLength": 15, "pattern": "^[A-Za-z0-9_.-]+$"},
+        "mac": {"type": "string"}, "ipv4": {"type": "array", "items": {"type": "string"}},
+        "ipv6": {"type": "array", "items": {"type": "string"}}, "allow_source": {"type": "array", "items": {"type": "string"}}}},
+      "VMView": {"type": "object", "properties": {"vm": {"$ref": "#/components/schemas/VMRequest"}, "access_type": {"type": "string", "enum": ["public", "restricted"]}, "exemptions": {"type": "array", "items": {"$ref": "#/components/schemas/Exemption"}}}},
+      "ExemptionRequest": {"type": "object", "required": ["vm", "ports", "reason"], "properties": {"vm": {"type": "string"}, "ports": {"type": "string", "example": "25,465,587"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "30d"}}},
+      "Exemption": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "ports": {"type": "array", "items": {"type": "integer"}}, "reason": {"type": "string"}, "granted_by": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
+      "Status": {"type": "object", "properties": {"site": {"type": "string"}, "vms": {"type": "integer"}, "restricted_vms": {"type": "integer"}, "active_exemptions": {"type": "integer"}, "restricted_tcp_ports": {"type": "array", "items": {"type": "integer"}}, "last_reconcile": {"type": "string", "format": "date-time"}, "last_drift": {"type": "string"}, "repairs": {"type": "integer"}, "failed_transactions": {"type": "integer"}}}
+    }
+  }
+}
+"""#

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import PortcullisCore
+import RulesetCompiler
+
+/// The only component that talks to netfilter. It keeps the kernel equal to the desired
+/// state: element diffs for ordinary changes, an atomic replace of our own tables when the
+/// skeleton changed or the kernel drifted. Never a flush, never another table.
+public actor Enforcer {
+    private let nft: Nftables
+    private let logger: Logger
+    /// The last ruleset the kernel accepted.
+    private var applied: Ruleset?
+    /// Rule counts per chain as the kernel reported them right after our last replace.
+    private var expectedChains: [String: Int] = [:]
+    public private(set) var stats = EnforcerStats()
+
+    public init(logger: Logger, dryRun: Bool = false) {
+        self.nft = Nftables(dryRun: dryRun)
+        self.logger = logger
+    }
+
+    /// Brings the kernel to `state`: an element diff when possible, else an atomic replace.
+    /// Throws `NftError` when the kernel refuses; then nothing changed.
+    public func apply(_ state: DesiredState) throws(NftError) {
+        let ruleset = RulesetCompiler.compile(state)
+        if let applied, ruleset.fingerprint == applied.fingerprint {
+            guard let script = ruleset.changes(from: applied) else { return }
+            try timed("diff") { () throws(NftError) in try nft.run(script) }
+        } else {
+            try replace(with: ruleset)
+            return
+        }
+        self.applied = ruleset
+    }
+
+    /// Atomically replaces our tables with `ruleset`.
+    private func replace(with ruleset: Ruleset) throws(NftError) {
+        try timed("replace") { () throws(NftError) in try nft.run(ruleset.replaceScript()) }
+        applied = ruleset
+        var snapshot = KernelSnapshot()
+        snapshot.absorb(json: (try? readTables(terse: true)) ?? "")
+        expectedChains = snapshot.rulesPerChain
+    }
+
+    /// Compares the kernel with the last applied ruleset and repairs any drift (a foreign
+    /// `nft flush ruleset`, a deleted rule or element). `deep` also compares set contents,
+    /// which costs a full listing. Returns the problem found, or nil if the kernel matched.
+    @discardableResult
+    public func reconcile(_ state: DesiredState, deep: Bool) throws(NftError) -> String? {
+        try apply(state)
+        guard let applied else { return nil }
+        var snapshot = KernelSnapshot()
+        do {
+            snapshot.absorb(json: try readTables(terse: !deep))
+        } catch {
+            // A missing table makes the whole listing fail; that is drift too.
+        }
+        if let problem = drift(snapshot, against: applied, deep: deep) {
+            logger.warning("kernel drifted from the desired state; replacing our tables", metadata: ["problem": "\(problem)"])
+            try replace(with: RulesetCompiler.compile(state))
+            stats.repairs += 1
+            return problem
+        }
+        return nil
+    }
+
+    private func drift(_ snapshot: KernelSnapshot, against ruleset: Ruleset, deep: Bool) -> String? {
+        for family in NftFamily.allCases {
+            guard let comment = snapshot.tables[family] else { return "table \(family.rawValue) \(tableName) is missing" }
+            guard comment.contains("fingerprint=\(ruleset.fingerprint)") else {
+                return "table \(family.rawValue) \(tableName) has another fingerprint (\(comment))"
+            }
+        }
+        for (chain, count) in expectedChains where snapshot.rulesPerChain[chain] != count {
+            return "chain \(chain) has \(snapshot.rulesPerChain[chain].map(String.init) ?? "no") rules, expected \(count)"
+        }
+        guard deep else { return nil }
+        for (set, elements) in ruleset.elements where set.name != "exempt" {
+            let found = snapshot.elementCounts[set] ?? -1
+            if found != elements.count { return "set \(set) holds \(found) elements, expected \(elements.count)" }
+        }
+        // Exemptions expire in the kernel by themselves; allow for a couple of seconds of skew.
+        let now = Date()
+        for family in [NftFamily.bridge, .inet] {
+            let kernel = snapshot.exemptKeys[family] ?? []
+            let wanted = ruleset.elements[SetRef(family, "exempt")] ?? [:]
+            for key in kernel where wanted[key] == nil {
+                return "set \(family.rawValue) \(tableName) exempt holds \(key), which no exemption grants"
+            }
+            for (key, expiry) in wanted where !kernel.contains(key) && (expiry ?? .distantFuture) > now.addingTimeInterval(2) {
+                return "set \(family.rawValue) \(tableName) exempt lacks \(key)"
+            }
+        }
+        return nil
+    }
+
+    private func readTables(terse: Bool) throws(NftError) -> String {
+        let commands = NftFamily.allCases.map { "list table \($0.rawValue) \(tableName)" }.joined(separator: "\n")
+        return try nft.run(commands, json: true, terse: terse)
+    }
+
+    /// The script a full replace would load (for `portcullis ruleset`).
+    public func currentListing() -> String? { applied?.listing() }
+
+    /// Per-interface drop counters by kind, and rejected connection attempts by port.
+    public func counters() -> KernelCounters {
+        var counters = KernelCounters()
+        for family in NftFamily.allCases {
+            if let text = try? nft.run("list set \(family.rawValue) \(tableName) drops", json: true) {
+                for (name, code, packets) in KernelSnapshot.counters(in: text) {
+                    guard let kind = DropKind(rawValue: code) else { continue }
+                    counters.drops[DropKey(interface: name, kind: kind), default: 0] += packets
+                }
+            }
+            if family != .arp, let text = try? nft.run("list set \(family.rawValue) \(tableName) rejected", json: true) {
+                for (name, port, packets) in KernelSnapshot.counters(in: text) {
+                    counters.rejected[RejectKey(interface: name, port: port), default: 0] += packets
+                }
+            }
+        }
+        return counters
+    }
+
+    private func timed<T>(_ kind: String, _ body: () throws(NftError) -> T) throws(NftError) -> T {
+        let start = ContinuousClock.now
+        do {
+            let result = try body()
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            stats.record(kind: kind, seconds: seconds)
+            logger.debug("applied ruleset change", metadata: ["kind": "\(kind)", "seconds": "\(seconds)"])
+            return result
+        } catch {
+            stats.failures += 1
+            logger.error("nftables refused a transaction; the previous ruleset stays in force",
+                         metadata: ["error": "\(error.message)"])
+            throw error
+        }
+    }
+}
+
+public struct DropKey: Hashable, Sendable {
+    public let interface: String
+    public let kind: DropKind
+}
+
+public struct RejectKey: Hashable, Sendable {
+    public let interface: String
+    public let port: Int
+}
+
+public struct KernelCounters: Sendable {
+    public var drops: [DropKey: Int] = [:]
+    public var rejected: [RejectKey: Int] = [:]
+}
+
+/// Apply latency and reconcile figures for /metrics.
+public struct EnforcerStats: Sendable {
+    public var applies: [String: Int] = [:]
+    public var applySeconds: [String: Double] = [:]
+    public var lastApplySeconds: Double = 0
+    public var failures = 0
+    public var repairs = 0
+
+    mutating func record(kind: String, seconds: Double) {
+        applies[kind, default: 0] += 1
+        applySeconds[kind, default: 0] += seconds
+        lastApplySeconds = seconds
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import RulesetCompiler
+
+/// What the kernel holds in our tables, read back through libnftables' JSON output.
+struct KernelSnapshot {
+    /// Table comment per family that exists.
+    var tables: [NftFamily: String] = [:]
+    /// Rule count per chain, keyed "family/chain".
+    var rulesPerChain: [String: Int] = [:]
+    /// Element count per set (only filled by a deep read).
+    var elementCounts: [SetRef: Int] = [:]
+    /// Keys of the exempt sets, "ifname . port" (only filled by a deep read).
+    var exemptKeys: [NftFamily: Set<String>] = [:]
+
+    /// Parses `nft -j list table ...` output (several documents may be concatenated).
+    mutating func absorb(json text: String) {
+        for object in Self.objects(in: text) {
+            if let table = object["table"] as? [String: Any], let family = (table["family"] as? String).flatMap(NftFamily.init) {
+                tables[family] = table["comment"] as? String ?? ""
+            } else if let chain = object["chain"] as? [String: Any], let family = chain["family"] as? String, let name = chain["name"] as? String {
+                rulesPerChain["\(family)/\(name)", default: 0] += 0
+            } else if let rule = object["rule"] as? [String: Any], let family = rule["family"] as? String, let name = rule["chain"] as? String {
+                rulesPerChain["\(family)/\(name)", default: 0] += 1
+            } else if let set = object["set"] as? [String: Any], let family = (set["family"] as? String).flatMap(NftFamily.init),
+                      let name = set["name"] as? String {
+                let elements = set["elem"] as? [Any] ?? []
+                elementCounts[SetRef(family, name)] = elements.count
+                if name == "exempt" {
+                    exemptKeys[family] = Set(elements.compactMap(Self.concatKey))
+                }
+            }
+        }
+    }
+
+    /// The `"ifname" . port` key of an element such as {"elem": {"val": {"concat": ["tap1", 25]}, ...}}.
+    static func concatKey(_ element: Any) -> String? {
+        var value: Any? = element
+        if let wrapped = (element as? [String: Any])?["elem"] as? [String: Any] { value = wrapped["val"] }
+        guard let parts = (value as? [String: Any])?["concat"] as? [Any], parts.count == 2,
+              let name = parts[0] as? String, let port = parts[1] as? Int else { return nil }
+        return "\"\(name)\" . \(port)"
+    }
+
+    /// Counters of a dynamic counting set: key parts -> packets.
+    static func counters(in text: String) -> [(name: String, code: Int, packets: Int)] {
+        var result: [(String, Int, Int)] = []
+        for object in objects(in: text) {
+            guard let set = object["set"] as? [String: Any], let elements = set["elem"] as? [Any] else { continue }
+            for element in elements {
+                guard let elem = (element as? [String: Any])?["elem"] as? [String: Any],
+                      let parts = (elem["val"] as? [String: Any])?["concat"] as? [Any], parts.count == 2,
+                      let name = parts[0] as? String, let code = parts[1] as? Int,
+                      let packets = (elem["counter"] as? [String: Any])?["packets"] as? Int else { continue }
+                result.append((name, code, packets))
+            }
+        }
+        return result
+    }
+
+    static func objects(in text: String) -> [[String: Any]] {
+        var result: [[String: Any]] = []
+        for line in text.split(separator: "\n") where line.hasPrefix("{") {
+            guard let document = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let items = document["nftables"] as? [[String: Any]] else { continue }
+            result.append(contentsOf: items)
+        }
+        return result
+    }
+}

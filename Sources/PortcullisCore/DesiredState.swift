@@ -1,0 +1,22 @@
+import Foundation
+
+/// Everything the kernel should enforce, at one instant. The compiler turns this into a
+/// ruleset; the reconciler keeps the kernel equal to it.
+public struct DesiredState: Hashable, Sendable {
+    public let policy: SitePolicy
+    public let vms: [VM]
+    /// Only exemptions still active at `now`.
+    public let exemptions: [Exemption]
+    public let now: Date
+
+    public init(policy: SitePolicy, vms: [VM], exemptions: [Exemption], now: Date) {
+        self.policy = policy
+        self.vms = vms.sorted { $0.id < $1.id }
+        self.exemptions = exemptions.filter { $0.isActive(at: now) }.sorted { $0.id < $1.id }
+        self.now = now
+    }
+
+    public func vm(_ id: VMID) -> VM? { vms.first { $0.id == id } }
+
+    public func exemptions(for vm: VMID) -> [Exemption] { exemptions.filter { $0.vm == vm } }
+}

@@ -1,0 +1,118 @@
+/// A tenant VM as the hypervisor sees it: the host interface it hangs off and every
+/// identity it may use on the wire. Built only through `init(validating...)`, so a `VM`
+/// value is always internally consistent.
+public struct VM: Hashable, Sendable, Codable {
+    public let id: VMID
+    public let tenant: TenantID
+    public let contact: EmailAddress?
+    public let interface: InterfaceName
+    public let mac: MACAddress
+    public let ipv4: [IPv4Address]
+    /// Addresses (as /128) and prefixes (e.g. a routed /64).
+    public let ipv6: [IPv6Network]
+    /// Extra source prefixes the VM may use ("allowed address pairs"), e.g. a VRRP address.
+    public let allowedSources: [IPNetwork]
+
+    public init(
+        id: VMID, tenant: TenantID, contact: EmailAddress?, interface: InterfaceName, mac: MACAddress,
+        ipv4: [IPv4Address], ipv6: [IPv6Network], allowedSources: [IPNetwork]
+    ) throws(ValidationError) {
+        for address in ipv4 where address.isUnspecified || address.isMulticastOrBroadcast {
+            throw ValidationError(field: "ipv4", value: address.description, problem: "a VM address must be a unicast address")
+        }
+        for network in ipv6 where network.address == .unspecified || network.address.isMulticast {
+            throw ValidationError(field: "ipv6", value: network.description, problem: "a VM address must be a unicast address")
+        }
+        if let duplicate = firstDuplicate(ipv4) {
+            throw ValidationError(field: "ipv4", value: duplicate.description, problem: "listed twice")
+        }
+        if let duplicate = firstDuplicate(ipv6) {
+            throw ValidationError(field: "ipv6", value: duplicate.description, problem: "listed twice")
+        }
+        self.id = id
+        self.tenant = tenant
+        self.contact = contact
+        self.interface = interface
+        self.mac = mac
+        self.ipv4 = ipv4.sorted()
+        self.ipv6 = ipv6
+        self.allowedSources = allowedSources
+    }
+
+    /// Parses every field from text, naming the field in the error.
+    public init(
+        id: String, tenant: String, contact: String?, interface: String, mac: String,
+        ipv4: [String], ipv6: [String], allowedSources: [String]
+    ) throws(ValidationError) {
+        var v4: [IPv4Address] = []
+        for text in ipv4 { v4.append(try IPv4Address(parsing: text, field: "ipv4")) }
+        var v6: [IPv6Network] = []
+        for text in ipv6 { v6.append(try IPv6Network(parsing: text, field: "ipv6")) }
+        var extra: [IPNetwork] = []
+        for text in allowedSources { extra.append(try IPNetwork(parsing: text, field: "allow-source")) }
+        try self.init(
+            id: try VMID(parsing: id),
+            tenant: try TenantID(parsing: tenant),
+            contact: try contact.map { text throws(ValidationError) in try EmailAddress(parsing: text) },
+            interface: try InterfaceName(parsing: interface),
+            mac: try MACAddress(parsing: mac),
+            ipv4: v4, ipv6: v6, allowedSources: extra
+        )
+    }
+
+    /// Every IPv6 source the VM may use: its addresses/prefixes plus its EUI-64 link-local.
+    public var ipv6Sources: [IPv6Network] {
+        let linkLocal = IPv6Network(address: mac.eui64LinkLocal, prefixLength: 128)
+        return ipv6.contains(linkLocal) ? ipv6 : [linkLocal] + ipv6
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, tenant, contact, interface, mac, ipv4, ipv6
+        case allowedSources = "allow_source"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            id: try c.decode(VMID.self, forKey: .id),
+            tenant: try c.decode(TenantID.self, forKey: .tenant),
+            contact: try c.decodeIfPresent(EmailAddress.self, forKey: .contact),
+            interface: try c.decode(InterfaceName.self, forKey: .interface),
+            mac: try c.decode(MACAddress.self, forKey: .mac),
+            ipv4: try c.decodeIfPresent([IPv4Address].self, forKey: .ipv4) ?? [],
+            ipv6: try c.decodeIfPresent([IPv6Network].self, forKey: .ipv6) ?? [],
+            allowedSources: try c.decodeIfPresent([IPNetwork].self, forKey: .allowedSources) ?? []
+        )
+    }
+}
+
+private func firstDuplicate<T: Hashable>(_ items: [T]) -> T? {
+    var seen = Set<T>()
+    for item in items where !seen.insert(item).inserted { return item }
+    return nil
+}
+
+/// Checks a new VM against those already registered. Two VMs may never share an id, an
+/// interface, a MAC or an address: the kernel sets key on these, and a shared key would let
+/// one tenant speak as another. Allowed extra sources may overlap on purpose (a VRRP pair).
+public func checkConflicts(of vm: VM, with existing: [VM]) throws(ValidationError) {
+    for other in existing {
+        if other.id == vm.id {
+            throw ValidationError(field: "vm id", value: vm.id.value, problem: "already registered; remove it first to change it")
+        }
+        if other.interface == vm.interface {
+            throw ValidationError(field: "interface", value: vm.interface.name, problem: "already used by VM \(other.id)")
+        }
+        if other.mac == vm.mac {
+            throw ValidationError(field: "mac", value: vm.mac.description, problem: "already used by VM \(other.id)")
+        }
+        for address in vm.ipv4 where other.ipv4.contains(address) {
+            throw ValidationError(field: "ipv4", value: address.description, problem: "already used by VM \(other.id)")
+        }
+        for network in vm.ipv6 {
+            if let clash = other.ipv6.first(where: { $0.overlaps(network) }) {
+                throw ValidationError(field: "ipv6", value: network.description, problem: "overlaps \(clash) of VM \(other.id)")
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import PortcullisCore
+
+/// Turns a desired state into a ruleset. Pure: the same state always gives the same text,
+/// which is what the golden tests pin down.
+///
+/// Per-packet work does not grow with the number of VMs: every base chain first asks one
+/// set lookup (`iifname @vm_ports`) whether the frame comes from a VM port at all, and every
+/// check after that is a lookup in a concatenated set keyed by the interface name.
+public enum RulesetCompiler {
+    public static func compile(_ state: DesiredState) -> Ruleset {
+        let skeleton = skeletons(policy: state.policy)
+        let fingerprint = fnv1a(NftFamily.allCases.compactMap { skeleton[$0] }.joined())
+        var withComment: [NftFamily: String] = [:]
+        for (family, text) in skeleton {
+            withComment[family] = text.replacingOccurrences(of: commentPlaceholder, with: "portcullis fingerprint=\(fingerprint)")
+        }
+        return Ruleset(skeleton: withComment, elements: elements(state), fingerprint: fingerprint, now: state.now)
+    }
+
+    static let commentPlaceholder = "@COMMENT@"
+
+    // MARK: - Elements
+
+    static func elements(_ state: DesiredState) -> [SetRef: [String: Date?]] {
+        var sets: [SetRef: [String: Date?]] = [:]
+        for family in NftFamily.allCases {
+            for name in staticSetNames(family) { sets[SetRef(family, name)] = [:] }
+        }
+        func add(_ name: String, _ key: String, in families: [NftFamily], expiry: Date? = nil) {
+            for family in families {
+                let ref = SetRef(family, name)
+                if let existing = sets[ref]?[key], let old = existing, let new = expiry {
+                    sets[ref]![key] = max(old, new)
+                } else {
+                    sets[ref]![key] = expiry
+                }
+            }
+        }
+        let all = NftFamily.allCases
+        let ip: [NftFamily] = [.bridge, .inet]
+        for vm in state.vms {
+            let port = quote(vm.interface)
+            add("vm_ports", port, in: all)
+            add("vm_mac", "\(port) . \(vm.mac)", in: all)
+            for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: [.bridge, .inet, .arp]) }
+            var v6 = vm.ipv6Sources
+            for source in vm.allowedSources {
+                switch source {
+                case .v4(let net) where net.isHost:
+                    add("vm_ip4", "\(port) . \(net.address)", in: [.bridge, .inet, .arp])
+                case .v4(let net):
+                    add("vm_ip4_net", "\(port) . \(net)", in: [.bridge, .inet, .arp])
+                case .v6(let net):
+                    v6.append(net)
+                }
+            }
+            for net in v6 {
+                if net.isHost {
+                    add("vm_ip6", "\(port) . \(net.address)", in: ip)
+                    add("vm_na_host", "\(port) . \(net.address.hexLiteral)", in: ip)
+                } else if net.prefixLength == 64 {
+                    add("vm_ip6_64", "\(port) . \(net.address)", in: ip)
+                    add("vm_na_64", "\(port) . \(net.address.highHexLiteral)", in: ip)
+                } else {
+                    add("vm_ip6_net", "\(port) . \(net)", in: ip)
+                    add("vm_na_net", "\(port) . \(net.first.hexLiteral)-\(net.last.hexLiteral)", in: ip)
+                }
+            }
+            if state.policy.accessType(of: vm) == .restricted {
+                add("restricted", port, in: ip)
+                for exemption in state.exemptions(for: vm.id) {
+                    for exempted in exemption.ports {
+                        add("exempt", "\(port) . \(exempted)", in: ip, expiry: exemption.expiresAt)
+                    }
+                }
+            }
+        }
+        return sets
+    }
+
+    static func staticSetNames(_ family: NftFamily) -> [String] {
+        switch family {
+        case .bridge, .inet:
+            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net",
+             "vm_na_host", "vm_na_64", "vm_na_net", "restricted", "exempt"]
+        case .arp:
+            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net"]
+        }
+    }
+
+    /// Interface names are validated to `[A-Za-z0-9_.-]`, so quoting cannot be escaped.
+    static func quote(_ name: InterfaceName) -> String { "\"\(name.name)\"" }
+
+    // MARK: - Skeleton
+
+    static func skeletons(policy: SitePolicy) -> [NftFamily: String] {
+        [.bridge: bridgeTable(policy), .inet: inetTable(policy), .arp: arpTable()]
+    }
+
+    static func drop(_ kind: DropKind) -> String {
+        "update @drops { iifname . \(kind.rawValue) } drop"
+    }
+
+    static let identitySets = """
+          set vm_ports { type ifname; }
+          set vm_mac { type ifname . ether_addr; }
+          set vm_ip4 { type ifname . ipv4_addr; }
+          set vm_ip4_net { type ifname . ipv4_addr; flags interval; }
+
+      """
+
+    static let ipv6Sets = """
+          set vm_ip6 { type ifname . ipv6_addr; }
+          set vm_ip6_64 { type ifname . ipv6_addr; }
+          set vm_ip6_net { type ifname . ipv6_addr; flags interval; }
+          set vm_na_host { typeof iifname . @th,64,128; }
+          set vm_na_64 { typeof iifname . @th,64,64; }
+          set vm_na_net { typeof iifname . @th,64,128; flags interval; }
+
+      """
+
+    static let restrictionSets = """
+          set restricted { type ifname; }
+          set exempt { type ifname . inet_service; flags timeout; }
+          set rejected { type ifname . inet_service; flags dynamic; size 262144; counter; }
+
+      """
+
+    static let dropSet = """
+          set drops { type ifname . inet_service; flags dynamic; size 262144; counter; }
+
+      """
+
+    static func ipv4Chain() -> String {
+        """
+            chain vm_ip4 {
+                ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept
+                udp sport 67 udp dport 68 \(drop(.dhcp4Server))
+                iifname . ip saddr @vm_ip4 accept
+                iifname . ip saddr @vm_ip4_net accept
+                \(drop(.ipv4Source))
+            }
+
+        """
+    }
+
+    /// IPv6 from a VM. Hash sets hold single addresses and /64s (the common cases); only
+    /// other prefix lengths need the slower interval sets. The ND target is read as raw
+    /// payload (`@th,64,128`: nft 1.0.6 has no `icmpv6 taddr`).
+    static func ipv6Chain() -> String {
+        """
+            chain vm_ip6 {
+                icmpv6 type nd-router-advert \(drop(.routerAdvertisement))
+                icmpv6 type nd-redirect \(drop(.redirect))
+                udp sport 547 udp dport 546 \(drop(.dhcp6Server))
+                ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } accept
+                ip6 saddr :: icmpv6 type nd-neighbor-solicit goto vm_nd_target
+                jump vm_ip6_source
+                icmpv6 type nd-neighbor-advert goto vm_nd_target
+                accept
+            }
+
+            chain vm_ip6_source {
+                iifname . ip6 saddr @vm_ip6 return
+                iifname . ip6 saddr & ffff:ffff:ffff:ffff:: @vm_ip6_64 return
+                iifname . ip6 saddr @vm_ip6_net return
+                \(drop(.ipv6Source))
+            }
+
+            chain vm_nd_target {
+                iifname . @th,64,128 @vm_na_host accept
+                iifname . @th,64,64 @vm_na_64 accept
+                iifname . @th,64,128 @vm_na_net accept
+                \(drop(.ndTarget))
+            }
+
+        """
+    }
+
+    static func arpChain() -> String {
+        """
+            chain vm_arp {
+                iifname . arp saddr ether != @vm_mac \(drop(.arpMAC))
+                arp saddr ip 0.0.0.0 accept
+                iifname . arp saddr ip @vm_ip4 accept
+                iifname . arp saddr ip @vm_ip4_net accept
+                \(drop(.arpIP))
+            }
+
+        """
+    }
+
+    static func restrictedChain(_ policy: SitePolicy, verdict: String) -> String {
+        guard !policy.restrictedTCPPorts.isEmpty else { return "" }
+        return """
+                iifname @restricted tcp dport { \(policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")) } goto restricted_port
+            }
+
+            chain restricted_port {
+                iifname . tcp dport @exempt accept
+                update @rejected { iifname . tcp dport } \(verdict)
+
+        """
+    }
+
+    static func bridgeTable(_ policy: SitePolicy) -> String {
+        """
+        table bridge portcullis {
+            comment "\(commentPlaceholder)"
+        \(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
+            chain prerouting {
+                type filter hook prerouting priority -350; policy accept;
+                iifname @vm_ports goto from_vm
+            }
+
+            chain from_vm {
+                iifname . ether saddr != @vm_mac \(drop(.macSource))
+                ether type vmap { ip : goto vm_ip4, ip6 : goto vm_ip6, arp : goto vm_arp }
+                \(drop(.ethertype))
+            }
+
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())
+            chain forward {
+                type filter hook forward priority -10; policy accept;
+        \(restrictedChain(policy, verdict: "drop"))    }
+        }
+
+        """
+    }
+
+    static func inetTable(_ policy: SitePolicy) -> String {
+        """
+        table inet portcullis {
+            comment "\(commentPlaceholder)"
+        \(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
+            chain prerouting {
+                type filter hook prerouting priority -350; policy accept;
+                iifname @vm_ports goto from_vm
+            }
+
+            chain from_vm {
+                iifname . ether saddr != @vm_mac \(drop(.macSource))
+                meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
+            }
+
+        \(ipv4Chain())\(ipv6Chain())
+            chain forward {
+                type filter hook forward priority -10; policy accept;
+        \(restrictedChain(policy, verdict: "reject with tcp reset"))    }
+        }
+
+        """
+    }
+
+    static func arpTable() -> String {
+        """
+        table arp portcullis {
+            comment "\(commentPlaceholder)"
+        \(identitySets)\(dropSet)
+            chain input {
+                type filter hook input priority -350; policy accept;
+                iifname @vm_ports goto vm_arp
+            }
+
+        \(arpChain())}
+
+        """
+    }
+
+    /// FNV-1a, 64 bit: a stable fingerprint of the skeleton text (not a security boundary).
+    static func fnv1a(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import PortcullisCore
+
+/// The desired state on one host, in SQLite. Every change runs in one write transaction
+/// together with its audit record, so the log can never disagree with the data.
+public final class SQLiteStore: Sendable {
+    private let db: DatabaseQueue
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Pass ":memory:" for an in-memory store (tests).
+    public init(path: String) throws {
+        if path == ":memory:" {
+            db = try DatabaseQueue()
+        } else {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            db = try DatabaseQueue(path: path, configuration: configuration)
+        }
+        try Self.migrator.migrate(db)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: vms, exemptions, audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE vm (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    interface TEXT NOT NULL UNIQUE,
+                    mac TEXT NOT NULL UNIQUE,
+                    body TEXT NOT NULL
+                );
+                CREATE TABLE exemption (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+                    expires_at DOUBLE NOT NULL,
+                    body TEXT NOT NULL
+                );
+                CREATE INDEX exemption_vm ON exemption(vm_id);
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at DOUBLE NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    before TEXT,
+                    after TEXT
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: VMs
+
+    public func vms() throws -> [VM] {
+        try db.read { db in try Self.vms(db) }
+    }
+
+    public func vm(_ id: VMID) throws -> VM? {
+        try db.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM vm WHERE id = ?", arguments: [id.value]).map(Self.decode)
+        }
+    }
+
+    /// Registers a VM after checking it against every other VM in the same transaction.
+    public func add(_ vm: VM, actor: String, at now: Date = Date()) throws {
+        try db.write { db in
+            try checkConflicts(of: vm, with: try Self.vms(db))
+            let body = try Self.encode(vm)
+            try db.execute(sql: "INSERT INTO vm (id, interface, mac, body) VALUES (?, ?, ?, ?)",
+                           arguments: [vm.id.value, vm.interface.name, vm.mac.description, body])
+            try Self.audit(db, now, actor, "vm.add", "vm/\(vm.id)", before: nil, after: body)
+        }
+    }
+
+    /// Removes a VM and its exemptions.
+    @discardableResult
+    public func removeVM(_ id: VMID, actor: String, at now: Date = Date()) throws -> VM {
+        try db.write { db in
+            guard let body = try String.fetchOne(db, sql: "SELECT body FROM vm WHERE id = ?", arguments: [id.value]) else {
+                throw NotFound(kind: "VM", id: id.value)
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, body FROM exemption WHERE vm_id = ?", arguments: [id.value]) {
+                try Self.audit(db, now, actor, "exemption.remove", "exemption/\(row["id"] as String)",
+                               before: row["body"], after: nil)
+            }
+            try db.execute(sql: "DELETE FROM exemption WHERE vm_id = ?", arguments: [id.value])
+            try db.execute(sql: "DELETE FROM vm WHERE id = ?", arguments: [id.value])
+            try Self.audit(db, now, actor, "vm.remove", "vm/\(id)", before: body, after: nil)
+            return try Self.decode(body)
+        }
+    }
+
+    // MARK: Exemptions
+
+    public func exemptions() throws -> [Exemption] {
+        try db.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM exemption ORDER BY id").map(Self.decode)
+        }
+    }
+
+    public func add(_ exemption: Exemption, actor: String, at now: Date = Date()) throws {
+        try db.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM vm WHERE id = ?", arguments: [exemption.vm.value]) != nil else {
+                throw NotFound(kind: "VM", id: exemption.vm.value)
+            }
+            let body = try Self.encode(exemption)
+            try db.execute(sql: "INSERT INTO exemption (id, vm_id, expires_at, body) VALUES (?, ?, ?, ?)",
+                           arguments: [exemption.id, exemption.vm.value, exemption.expiresAt.timeIntervalSince1970, body])
+            try Self.audit(db, now, actor, "exemption.grant", "exemption/\(exemption.id)", before: nil, after: body)
+        }
+    }
+
+    @discardableResult
+    public func revokeExemption(_ id: String, actor: String, at now: Date = Date()) throws -> Exemption {
+        try db.write { db in
+            guard let body = try String.fetchOne(db, sql: "SELECT body FROM exemption WHERE id = ?", arguments: [id]) else {
+                throw NotFound(kind: "exemption", id: id)
+            }
+            try db.execute(sql: "DELETE FROM exemption WHERE id = ?", arguments: [id])
+            try Self.audit(db, now, actor, "exemption.revoke", "exemption/\(id)", before: body, after: nil)
+            return try Self.decode(body)
+        }
+    }
+
+    /// Deletes exemptions whose time is up and records each expiry in the audit log.
+    /// The kernel has already closed the ports by itself (set element timeouts).
+    @discardableResult
+    public func expireExemptions(at now: Date) throws -> [Exemption] {
+        try db.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, body FROM exemption WHERE expires_at <= ?",
+                                        arguments: [now.timeIntervalSince1970])
+            var expired: [Exemption] = []
+            for row in rows {
+                let body: String = row["body"]
+                try Self.audit(db, now, "portcullis", "exemption.expire", "exemption/\(row["id"] as String)", before: body, after: nil)
+                expired.append(try Self.decode(body))
+            }
+            try db.execute(sql: "DELETE FROM exemption WHERE expires_at <= ?", arguments: [now.timeIntervalSince1970])
+            return expired
+        }
+    }
+
+    // MARK: Audit
+
+    public func auditLog(limit: Int = 100) throws -> [AuditEntry] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+                AuditEntry(id: row["id"], at: Date(timeIntervalSince1970: row["at"]), actor: row["actor"],
+                           action: row["action"], subject: row["subject"], before: row["before"], after: row["after"])
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func vms(_ db: Database) throws -> [VM] {
+        try String.fetchAll(db, sql: "SELECT body FROM vm ORDER BY id").map(decode)
+    }
+
+    private static func audit(_ db: Database, _ at: Date, _ actor: String, _ action: String, _ subject: String,
+                              before: String?, after: String?) throws {
+        try db.execute(sql: "INSERT INTO audit (at, actor, action, subject, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [at.timeIntervalSince1970, actor, action, subject, before, after])
+    }
+
+    private static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ body: String) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(T.self, from: Data(body.utf8))
+    }
+}
