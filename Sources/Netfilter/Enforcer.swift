@@ -67,9 +67,9 @@ public actor Enforcer {
 
     private func drift(_ snapshot: KernelSnapshot, against ruleset: Ruleset, deep: Bool) -> String? {
         for family in NftFamily.allCases {
-            guard let comment = snapshot.tables[family] else { return "table \(family.rawValue) \(tableName) is missing" }
-            guard comment.contains("fingerprint=\(ruleset.fingerprint)") else {
-                return "table \(family.rawValue) \(tableName) has another fingerprint (\(comment))"
+            guard snapshot.tables[family] != nil else { return "table \(family.rawValue) \(tableName) is missing" }
+            guard snapshot.rulesPerChain["\(family.rawValue)/fingerprint_\(ruleset.fingerprint)"] != nil else {
+                return "table \(family.rawValue) \(tableName) was not made from the current policy (fingerprint chain missing)"
             }
         }
         for (chain, count) in expectedChains where snapshot.rulesPerChain[chain] != count {
@@ -96,8 +96,13 @@ public actor Enforcer {
     }
 
     private func readTables(terse: Bool) throws(NftError) -> String {
-        let commands = NftFamily.allCases.map { "list table \($0.rawValue) \(tableName)" }.joined(separator: "\n")
-        return try nft.run(commands, json: true, terse: terse)
+        // One command per run: libnftables 1.0.6 builds its cache for the first `list`
+        // only, so several in one buffer fail with ENOENT.
+        var output = ""
+        for family in NftFamily.allCases {
+            output += try nft.run("list table \(family.rawValue) \(tableName)", json: true, terse: terse) + "\n"
+        }
+        return output
     }
 
     /// The script a full replace would load (for `portcullis ruleset`).

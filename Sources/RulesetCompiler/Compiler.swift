@@ -13,12 +13,23 @@ public enum RulesetCompiler {
         let fingerprint = fnv1a(NftFamily.allCases.compactMap { skeleton[$0] }.joined())
         var withComment: [NftFamily: String] = [:]
         for (family, text) in skeleton {
-            withComment[family] = text.replacingOccurrences(of: commentPlaceholder, with: "portcullis fingerprint=\(fingerprint)")
+            withComment[family] = text
+                .replacingOccurrences(of: commentPlaceholder, with: "portcullis fingerprint=\(fingerprint)")
+                .replacingOccurrences(of: fingerprintPlaceholder, with: fingerprint)
         }
         return Ruleset(skeleton: withComment, elements: elements(state), fingerprint: fingerprint, now: state.now)
     }
 
     static let commentPlaceholder = "@COMMENT@"
+    static let fingerprintPlaceholder = "@FINGERPRINT@"
+
+    /// libnftables 1.0.6 omits table comments from JSON listings, so the fingerprint is
+    /// also carried as the name of an empty chain, which every listing shows.
+    static let fingerprintChain = """
+            chain fingerprint_\(fingerprintPlaceholder) {
+            }
+
+        """
 
     // MARK: - Elements
 
@@ -208,7 +219,7 @@ public enum RulesetCompiler {
         """
         table bridge portcullis {
             comment "\(commentPlaceholder)"
-        \(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
                 iifname @vm_ports goto from_vm
@@ -233,7 +244,7 @@ public enum RulesetCompiler {
         """
         table inet portcullis {
             comment "\(commentPlaceholder)"
-        \(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
                 iifname @vm_ports goto from_vm
@@ -257,7 +268,7 @@ public enum RulesetCompiler {
         """
         table arp portcullis {
             comment "\(commentPlaceholder)"
-        \(identitySets)\(dropSet)
+        \(fingerprintChain)\(identitySets)\(dropSet)
             chain input {
                 type filter hook input priority -350; policy accept;
                 iifname @vm_ports goto vm_arp

@@ -1,0 +1,111 @@
+import ArgumentParser
+import ControlAPI
+import Foundation
+import Hummingbird
+import Logging
+import Netfilter
+import PortcullisCore
+import RulesetCompiler
+import ServiceLifecycle
+import UnixSignals
+import Store
+import Yams
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon: load the policy into the kernel, keep it there, serve the control API.")
+
+    @Option(help: "Site configuration file (YAML).") var config: String
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() async throws {
+        let site = try loadConfig(path: config)
+        var logger = Logger(label: "portcullis")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        let store = try SQLiteStore(path: site.storePath)
+        let enforcer = Enforcer(logger: logger)
+        let engine = PolicyEngine(policy: site.policy, store: store, kernel: enforcer)
+        do {
+            try await engine.start()
+        } catch {
+            logger.critical("could not load the policy into the kernel", metadata: ["error": "\(error)"])
+            throw error
+        }
+        logger.info("policy loaded", metadata: ["site": "\(site.policy.site)", "store": "\(site.storePath)"])
+
+        try FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: site.apiSocket).deletingLastPathComponent().path, withIntermediateDirectories: true)
+        let socketPath = site.apiSocket
+        let app = Application(
+            router: buildRouter(engine: engine),
+            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "portcullis"),
+            onServerRunning: { _ in
+                // Root only: the socket can change the firewall.
+                chmod(socketPath, 0o600)
+            },
+            logger: logger
+        )
+        let reconciler = Reconciler(engine: engine, interval: site.reconcileInterval, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: reconciler), .init(service: app)],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Reads and validates the site YAML; errors name the file and the key.
+func loadConfig(path: String) throws -> SiteConfig {
+    guard let text = FileManager.default.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }) else {
+        throw PortcullisCore.ValidationError(field: "config", value: path, problem: "cannot read the file")
+    }
+    do {
+        return try YAMLDecoder().decode(SiteConfig.self, from: text)
+    } catch let error as PortcullisCore.ValidationError {
+        throw PortcullisCore.ValidationError(field: "\(path): \(error.field)", value: error.value, problem: error.problem)
+    } catch let DecodingError.keyNotFound(key, context) {
+        let where_ = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
+        throw PortcullisCore.ValidationError(field: "\(path): \(where_)", value: "", problem: "required key is missing")
+    } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+        throw PortcullisCore.ValidationError(field: "\(path): \(context.codingPath.map(\.stringValue).joined(separator: "."))", value: "",
+                              problem: context.debugDescription)
+    }
+}
+
+/// Keeps the kernel equal to the desired state: a cheap structural check every interval,
+/// a full comparison of set contents every tenth round, and exemption expiry bookkeeping.
+struct Reconciler: Service {
+    let engine: PolicyEngine
+    let interval: PolicyDuration
+    let logger: Logger
+
+    func run() async throws {
+        var round = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .seconds(interval.seconds))
+            } catch {
+                return
+            }
+            round += 1
+            do {
+                if let problem = try await engine.reconcile(deep: round % 10 == 0) {
+                    logger.warning("repaired kernel drift", metadata: ["problem": "\(problem)"])
+                }
+            } catch {
+                logger.error("reconcile failed; will retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+extension Enforcer: KernelEnforcing {
+    public func listing() async -> String? { currentListing() }
+
+    public func samples() async -> KernelSamples {
+        let counters = counters()
+        return KernelSamples(
+            drops: counters.drops.map { .init(interface: $0.key.interface, kind: $0.key.kind.description, packets: $0.value) },
+            rejected: counters.rejected.map { .init(interface: $0.key.interface, port: $0.key.port, packets: $0.value) },
+            applies: stats.applies, applySeconds: stats.applySeconds, failures: stats.failures, repairs: stats.repairs)
+    }
+}
