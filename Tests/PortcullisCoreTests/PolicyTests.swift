@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+@testable import PortcullisCore
+
+enum Fixtures {
+    static let policy = SitePolicy(
+        site: "lab-1",
+        publicIPv4: [try! IPv4Network(parsing: "203.0.113.0/24")],
+        restrictedTCPPorts: PortSet([25, 465, 587].compactMap { Port($0) })
+    )
+    static let publicVM = try! VM(id: "pub", tenant: "t1", contact: nil, interface: "vmpub0", mac: "02:00:00:00:01:01",
+                                  ipv4: ["203.0.113.10"], ipv6: ["2001:db8:1::10"], allowedSources: [])
+    static let privateVM = try! VM(id: "priv", tenant: "t1", contact: "ops@example.com", interface: "vmpriv0",
+                                   mac: "02:00:00:00:02:01", ipv4: ["100.64.0.10"], ipv6: ["2001:db8:2::10"], allowedSources: [])
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static func state(exemptions: [Exemption] = []) -> DesiredState {
+        DesiredState(policy: policy, vms: [publicVM, privateVM], exemptions: exemptions, now: now)
+    }
+    static func flow(_ port: Int, _ transport: TransportProtocol = .tcp) -> Flow { Flow(transport: transport, port: Port(port)!) }
+}
+
+@Suite struct PolicyTests {
+    @Test func accessTypeFollowsPublicIPv4Only() throws {
+        #expect(Fixtures.policy.accessType(of: Fixtures.publicVM) == .publicIPv4)
+        #expect(Fixtures.policy.accessType(of: Fixtures.privateVM) == .restricted)
+        // A public IPv6 address does not make a VM public.
+        let v6only = try VM(id: "v6", tenant: "t", contact: nil, interface: "tap9", mac: "02:00:00:00:09:09",
+                            ipv4: [], ipv6: ["2001:db8:9::1"], allowedSources: [])
+        #expect(Fixtures.policy.accessType(of: v6only) == .restricted)
+    }
+
+    @Test(arguments: [(25, Verdict.Decision.rejected), (465, .rejected), (587, .rejected), (443, .allowed), (2525, .allowed)])
+    func restrictedVMVerdicts(port: Int, expected: Verdict.Decision) {
+        #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(port), in: Fixtures.state()).decision == expected)
+    }
+
+    @Test(arguments: [25, 465, 587, 443])
+    func publicVMIsNeverRestricted(port: Int) {
+        #expect(verdict(for: Fixtures.publicVM, flow: Fixtures.flow(port), in: Fixtures.state()).decision == .allowed)
+    }
+
+    @Test func udpIsNotRestricted() {
+        #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(25, .udp), in: Fixtures.state()).decision == .allowed)
+    }
+
+    @Test func exemptionOpensOnlyItsPortsUntilExpiry() throws {
+        let request = ExemptionRequest(vm: Fixtures.privateVM.id, ports: try PortSet(parsing: "25"), reason: "newsletter", expires: try PolicyDuration(parsing: "2h"))
+        let exemption = try request.grant(to: Fixtures.privateVM, policy: Fixtures.policy, by: "cli:alice", id: "ex-1", now: Fixtures.now)
+        #expect(exemption.expiresAt == Fixtures.now.addingTimeInterval(7200))
+        let state = Fixtures.state(exemptions: [exemption])
+        let open = verdict(for: Fixtures.privateVM, flow: Fixtures.flow(25), in: state)
+        #expect(open.decision == .allowed)
+        #expect(open.exemption?.id == "ex-1")
+        #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(587), in: state).decision == .rejected)
+        let later = DesiredState(policy: Fixtures.policy, vms: state.vms, exemptions: [exemption], now: Fixtures.now.addingTimeInterval(7201))
+        #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(25), in: later).decision == .rejected)
+    }
+
+    @Test func exemptionRequestsAreChecked() throws {
+        func grant(_ vm: VM, ports: String, reason: String = "why", expires: String? = nil, policy: SitePolicy = Fixtures.policy) throws {
+            _ = try ExemptionRequest(vm: vm.id, ports: try PortSet(parsing: ports), reason: reason,
+                                     expires: try expires.map { try PolicyDuration(parsing: $0) })
+                .grant(to: vm, policy: policy, by: "x", id: "ex", now: Fixtures.now)
+        }
+        #expect((#expect(throws: ValidationError.self) { try grant(Fixtures.privateVM, ports: "443") })?.field == "ports")
+        #expect((#expect(throws: ValidationError.self) { try grant(Fixtures.publicVM, ports: "25") })?.field == "vm")
+        #expect((#expect(throws: ValidationError.self) { try grant(Fixtures.privateVM, ports: "25", reason: "  ") })?.field == "reason")
+        #expect((#expect(throws: ValidationError.self) { try grant(Fixtures.privateVM, ports: "25", expires: "400d") })?.field == "expires")
+        let closed = SitePolicy(site: "s", publicIPv4: [], restrictedTCPPorts: Fixtures.policy.restrictedTCPPorts,
+                                exemptions: ExemptionPolicy(allowed: false))
+        #expect(throws: ValidationError.self) { try grant(Fixtures.privateVM, ports: "25", policy: closed) }
+    }
+
+    @Test func conflictsNameTheField() throws {
+        func candidate(id: String = "new", interface: String = "tapnew", mac: String = "02:00:00:00:0a:0a",
+                       ipv4: [String] = [], ipv6: [String] = []) throws -> VM {
+            try VM(id: id, tenant: "t", contact: nil, interface: interface, mac: mac, ipv4: ipv4, ipv6: ipv6, allowedSources: [])
+        }
+        let existing = [Fixtures.publicVM, Fixtures.privateVM]
+        let cases: [(VM, String)] = [
+            (try candidate(id: "pub"), "vm id"),
+            (try candidate(interface: "vmpub0"), "interface"),
+            (try candidate(mac: "02:00:00:00:01:01"), "mac"),
+            (try candidate(ipv4: ["100.64.0.10"]), "ipv4"),
+            (try candidate(ipv6: ["2001:db8:2::/64"]), "ipv6"),
+        ]
+        for (vm, field) in cases {
+            let error = #expect(throws: ValidationError.self) { try checkConflicts(of: vm, with: existing) }
+            #expect(error?.field == field)
+        }
+        try checkConflicts(of: try candidate(ipv4: ["100.64.0.11"]), with: existing)
+    }
+
+    @Test func vmRefusesBadAddresses() {
+        #expect(throws: ValidationError.self) {
+            try VM(id: "x", tenant: "t", contact: nil, interface: "tap1", mac: "02:00:00:00:00:01", ipv4: ["224.0.0.1"], ipv6: [], allowedSources: [])
+        }
+        #expect(throws: ValidationError.self) {
+            try VM(id: "x", tenant: "t", contact: nil, interface: "tap1", mac: "02:00:00:00:00:01", ipv4: ["1.2.3.4", "1.2.3.4"], ipv6: [], allowedSources: [])
+        }
+        #expect(throws: ValidationError.self) {
+            try VM(id: "x y", tenant: "t", contact: nil, interface: "tap1", mac: "02:00:00:00:00:01", ipv4: [], ipv6: [], allowedSources: [])
+        }
+        #expect(throws: ValidationError.self) {
+            try VM(id: "x", tenant: "t", contact: "not-an-address", interface: "tap1", mac: "02:00:00:00:00:01", ipv4: [], ipv6: [], allowedSources: [])
+        }
+    }
+}
+
+@Suite struct ExplainAndPlanTests {
+    @Test func explainRejectedGivesTheSeedRemedies() {
+        let explanation = explain(vm: Fixtures.privateVM, flow: Fixtures.flow(25), in: Fixtures.state())
+        #expect(explanation.verdict.decision == .rejected)
+        #expect(explanation.verdict.rule.contains("reject with tcp reset"))
+        let titles = explanation.remedies.map(\.title)
+        #expect(titles.contains("Deploy with a public IPv4"))
+        #expect(titles.contains("Run mail on a separate VM with a public IPv4"))
+        #expect(titles.contains("Use an e-mail API over HTTPS"))
+        #expect(titles.contains("Request an exemption"))
+        #expect(explanation.text.contains("REJECTED"))
+    }
+
+    @Test func explainAllowedHasNoRemedies() {
+        #expect(explain(vm: Fixtures.publicVM, flow: Fixtures.flow(25), in: Fixtures.state()).remedies.isEmpty)
+        #expect(explain(vm: Fixtures.privateVM, flow: Fixtures.flow(443), in: Fixtures.state()).remedies.isEmpty)
+    }
+
+    @Test(arguments: [
+        (["smtp"], AccessType.publicIPv4), (["mail-server"], .publicIPv4), (["web"], .restricted),
+        (["web", "database", "dev"], .restricted), (["web", "smtp"], .publicIPv4), (["port:587"], .publicIPv4), (["port:8080"], .restricted),
+    ])
+    func planRecommendation(needs: [String], expected: AccessType) throws {
+        let parsed = try needs.map { try Need(parsing: $0) }
+        #expect(plan(needs: parsed, policy: Fixtures.policy).recommendation == expected)
+    }
+
+    @Test func planRejectsUnknownNeeds() {
+        #expect(throws: ValidationError.self) { try Need(parsing: "teleport") }
+    }
+}
+
+@Suite struct SiteConfigTests {
+    @Test func decodesAndDefaults() throws {
+        let json = #"{"site": "lab-1", "public_ipv4": ["203.0.113.0/24"], "restricted_ports": {"tcp": [25, 465]}, "store": {"sqlite": "/tmp/x.db"}, "api": {"socket": "/tmp/a.sock"}}"#
+        let config = try JSONDecoder().decode(SiteConfig.self, from: Data(json.utf8))
+        #expect(config.policy.restrictedTCPPorts.description == "25,465")
+        #expect(config.storePath == "/tmp/x.db")
+        #expect(config.reconcileInterval.seconds == 1)
+        #expect(config.policy.exemptions.allowed)
+    }
+
+    @Test func refusesBadPrefix() {
+        let json = #"{"site": "lab-1", "public_ipv4": ["203.0.113.1/24"]}"#
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(SiteConfig.self, from: Data(json.utf8)) }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import PortcullisCore
+@testable import RulesetCompiler
+
+enum Lab {
+    static let policy = SitePolicy(site: "lab-1", publicIPv4: [try! IPv4Network(parsing: "203.0.113.0/24")],
+                                   restrictedTCPPorts: PortSet([25, 465, 587].compactMap { Port($0) }))
+    static let pub = try! VM(id: "pub", tenant: "t1", contact: nil, interface: "vmpub0", mac: "02:00:00:00:01:01",
+                             ipv4: ["203.0.113.10"], ipv6: ["2001:db8:1::10"], allowedSources: ["203.0.113.100"])
+    static let priv = try! VM(id: "priv", tenant: "t1", contact: nil, interface: "vmpriv0", mac: "02:00:00:00:02:01",
+                              ipv4: ["100.64.0.10"], ipv6: ["2001:db8:2::10", "2001:db8:2:1::/64", "2001:db8:3::/56"],
+                              allowedSources: ["100.64.9.0/24"])
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static func state(_ vms: [VM] = [pub, priv], exemptions: [Exemption] = [], policy: SitePolicy = policy) -> DesiredState {
+        DesiredState(policy: policy, vms: vms, exemptions: exemptions, now: now)
+    }
+}
+
+@Suite struct CompilerTests {
+    /// The whole ruleset for the lab's two VMs, pinned. Regenerate deliberately with
+    /// PORTCULLIS_UPDATE_GOLDEN=1 and review the diff.
+    @Test func goldenTwoVMs() throws {
+        let exemption = Exemption(id: "ex-1", vm: Lab.priv.id, ports: try PortSet(parsing: "25"), reason: "r", grantedBy: "a",
+                                  grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(3600))
+        let text = RulesetCompiler.compile(Lab.state(exemptions: [exemption])).replaceScript()
+        let url = Bundle.module.url(forResource: "Golden/two-vms", withExtension: "nft")
+        if ProcessInfo.processInfo.environment["PORTCULLIS_UPDATE_GOLDEN"] == "1" {
+            let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/two-vms.nft")
+            try text.write(to: path, atomically: true, encoding: .utf8)
+        }
+        let golden = try String(contentsOf: try #require(url), encoding: .utf8)
+        #expect(text == golden)
+    }
+
+    @Test func elementsCarryEveryIdentity() throws {
+        let ruleset = RulesetCompiler.compile(Lab.state())
+        let inet = { (name: String) in Set(ruleset.elements[SetRef(.inet, name)]!.keys) }
+        #expect(inet("vm_ports") == ["\"vmpub0\"", "\"vmpriv0\""])
+        #expect(inet("restricted") == ["\"vmpriv0\""])
+        #expect(inet("vm_ip6").contains("\"vmpriv0\" . fe80::ff:fe00:201"))
+        #expect(inet("vm_ip6_64") == ["\"vmpriv0\" . 2001:db8:2:1::"])
+        #expect(inet("vm_ip6_net") == ["\"vmpriv0\" . 2001:db8:3::/56"])
+        #expect(inet("vm_na_64") == ["\"vmpriv0\" . 0x20010db800020001"])
+        #expect(inet("vm_ip4").contains("\"vmpub0\" . 203.0.113.100"))
+        #expect(inet("vm_ip4_net") == ["\"vmpriv0\" . 100.64.9.0/24"])
+        #expect(Set(ruleset.elements[SetRef(.arp, "vm_mac")]!.keys) == ["\"vmpub0\" . 02:00:00:00:01:01", "\"vmpriv0\" . 02:00:00:00:02:01"])
+    }
+
+    @Test func addingOneVMIsAnElementDiff() throws {
+        let before = RulesetCompiler.compile(Lab.state([Lab.pub]))
+        let after = RulesetCompiler.compile(Lab.state([Lab.pub, Lab.priv]))
+        #expect(before.fingerprint == after.fingerprint)
+        let script = try #require(after.changes(from: before))
+        let lines = script.split(separator: "\n")
+        #expect(lines.allSatisfy { $0.hasPrefix("add element ") })
+        #expect(lines.allSatisfy { $0.contains("vmpriv0") && !$0.contains("vmpub0") })
+        #expect(after.changes(from: after) == nil)
+        let removal = try #require(before.changes(from: after))
+        #expect(removal.split(separator: "\n").allSatisfy { $0.hasPrefix("delete element ") })
+    }
+
+    @Test func exemptionsBecomeTimedElements() throws {
+        let exemption = Exemption(id: "ex-1", vm: Lab.priv.id, ports: try PortSet(parsing: "25,587"), reason: "r", grantedBy: "a",
+                                  grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(90))
+        let ruleset = RulesetCompiler.compile(Lab.state(exemptions: [exemption]))
+        let script = try #require(ruleset.changes(from: RulesetCompiler.compile(Lab.state())))
+        #expect(script.contains("add element inet portcullis exempt { \"vmpriv0\" . 25 timeout 90s, \"vmpriv0\" . 587 timeout 90s }"))
+        #expect(script.contains("add element bridge portcullis exempt"))
+        // An exemption for a public VM has no effect on the kernel.
+        let publicExemption = Exemption(id: "ex-2", vm: Lab.pub.id, ports: try PortSet(parsing: "25"), reason: "r", grantedBy: "a",
+                                        grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(90))
+        #expect(RulesetCompiler.compile(Lab.state(exemptions: [publicExemption])).elements[SetRef(.inet, "exempt")]!.isEmpty)
+    }
+
+    @Test func policyChangeChangesTheSkeleton() {
+        let other = SitePolicy(site: "lab-1", publicIPv4: Lab.policy.publicIPv4, restrictedTCPPorts: PortSet([Port(25)!]))
+        let a = RulesetCompiler.compile(Lab.state())
+        let b = RulesetCompiler.compile(Lab.state(policy: other))
+        #expect(a.fingerprint != b.fingerprint)
+        #expect(b.changes(from: a) == nil)
+        #expect(b.replaceScript().contains("tcp dport { 25 } goto restricted_port"))
+    }
+
+    @Test func replaceTouchesOnlyOurTables() {
+        let script = RulesetCompiler.compile(Lab.state()).replaceScript()
+        for line in script.split(separator: "\n") where line.hasPrefix("table ") || line.hasPrefix("delete ") || line.hasPrefix("add ") {
+            #expect(line.contains(" portcullis"), "line touches another table: \(line)")
+        }
+        #expect(!script.contains("flush"))
+    }
+
+    @Test func perPacketPathIsIndependentOfVMCount() {
+        // The skeleton (all rules) is the same for 2 VMs and for 1,000: VMs are only set elements.
+        let many = (0..<1000).map { i in
+            try! VM(id: "vm\(i)", tenant: "t", contact: nil, interface: "tap\(i)", mac: String(format: "02:00:00:00:%02x:%02x", i >> 8, i & 0xff),
+                    ipv4: ["100.64.\(i >> 8).\(i & 0xff)"], ipv6: [], allowedSources: [])
+        }
+        #expect(RulesetCompiler.compile(Lab.state(many)).skeleton == RulesetCompiler.compile(Lab.state()).skeleton)
+    }
+}

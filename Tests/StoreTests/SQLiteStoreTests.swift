@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import PortcullisCore
+import Store
+
+@Suite struct SQLiteStoreTests {
+    let vm = try! VM(id: "priv", tenant: "t1", contact: "ops@example.com", interface: "vmpriv0", mac: "02:00:00:00:02:01",
+                     ipv4: ["100.64.0.10"], ipv6: ["2001:db8:2::10"], allowedSources: [])
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func exemption(_ id: String, expiresIn seconds: Double) throws -> Exemption {
+        Exemption(id: id, vm: vm.id, ports: try PortSet(parsing: "25"), reason: "r", grantedBy: "alice",
+                  grantedAt: now, expiresAt: now.addingTimeInterval(seconds))
+    }
+
+    @Test func roundTripAndAudit() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "alice", at: now)
+        #expect(try store.vms() == [vm])
+        #expect(try store.vm(vm.id) == vm)
+        try store.add(try exemption("ex-1", expiresIn: 60), actor: "bob", at: now)
+        try store.removeVM(vm.id, actor: "carol", at: now)
+        #expect(try store.vms().isEmpty)
+        #expect(try store.exemptions().isEmpty)
+        let log = try store.auditLog()
+        #expect(log.map(\.action) == ["vm.remove", "exemption.remove", "exemption.grant", "vm.add"])
+        #expect(log[0].actor == "carol" && log[0].before?.contains("vmpriv0") == true && log[0].after == nil)
+        #expect(log[3].after?.contains("100.64.0.10") == true)
+    }
+
+    @Test func conflictsAreRefusedInsideTheTransaction() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "a", at: now)
+        let clash = try VM(id: "other", tenant: "t", contact: nil, interface: "tapx", mac: "02:00:00:00:02:01",
+                           ipv4: [], ipv6: [], allowedSources: [])
+        #expect(throws: ValidationError.self) { try store.add(clash, actor: "a", at: now) }
+        #expect(try store.vms().count == 1)
+        #expect(try store.auditLog().count == 1)
+    }
+
+    @Test func expiryIsRecorded() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "a", at: now)
+        try store.add(try exemption("ex-short", expiresIn: 10), actor: "a", at: now)
+        try store.add(try exemption("ex-long", expiresIn: 1000), actor: "a", at: now)
+        #expect(try store.expireExemptions(at: now.addingTimeInterval(5)).isEmpty)
+        #expect(try store.expireExemptions(at: now.addingTimeInterval(11)).map(\.id) == ["ex-short"])
+        #expect(try store.exemptions().map(\.id) == ["ex-long"])
+        #expect(try store.auditLog(limit: 1).first?.action == "exemption.expire")
+    }
+
+    @Test func unknownIdsAreNotFound() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        #expect(throws: NotFound.self) { try store.removeVM(try VMID(parsing: "ghost"), actor: "a") }
+        #expect(throws: NotFound.self) { try store.revokeExemption("ex-none", actor: "a") }
+        #expect(throws: NotFound.self) { try store.add(try exemption("ex-1", expiresIn: 5), actor: "a") }
+    }
+
+    @Test func persistsAcrossReopen() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pc-\(UUID()).db").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SQLiteStore(path: path).add(vm, actor: "a", at: now)
+        #expect(try SQLiteStore(path: path).vms() == [vm])
+    }
+}
