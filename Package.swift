@@ -89,6 +89,7 @@ let package = Package(
             dependencies: [
                 "ControlAPI", "Store", "PortcullisCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
         ),

@@ -1,0 +1,181 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import PortcullisCore
+import Store
+@testable import ControlAPI
+
+/// Records what the engine asked of the kernel; can be told to refuse like nftables would.
+actor FakeKernel: KernelEnforcing {
+    var applied: [DesiredState] = []
+    var refuse = false
+
+    func setRefuse(_ value: Bool) { refuse = value }
+
+    func apply(_ state: DesiredState) async throws {
+        if refuse { throw FakeRefusal() }
+        applied.append(state)
+    }
+
+    func reconcile(_ state: DesiredState, deep: Bool) async throws -> String? {
+        try await apply(state)
+        return nil
+    }
+
+    func listing() async -> String? { "table inet portcullis {}\n" }
+
+    func samples() async -> KernelSamples {
+        KernelSamples(drops: [.init(interface: "vmpriv0", kind: "ipv4_source", packets: 3)],
+                      rejected: [.init(interface: "vmpriv0", port: 25, packets: 2)])
+    }
+}
+
+struct FakeRefusal: Error, CustomStringConvertible {
+    var description: String { "nftables refused the transaction (nothing was changed): test" }
+}
+
+struct APITests {
+    let policy = SitePolicy(site: "lab-1", publicIPv4: [try! IPv4Network(parsing: "203.0.113.0/24")],
+                            restrictedTCPPorts: PortSet([25, 465, 587].compactMap { Port($0) }))
+
+    func withApp(_ body: @escaping @Sendable (any TestClientProtocol, FakeKernel, SQLiteStore) async throws -> Void) async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let kernel = FakeKernel()
+        let engine = PolicyEngine(policy: policy, store: store, kernel: kernel)
+        let app = Application(router: buildRouter(engine: engine))
+        try await app.test(.router) { client in try await body(client, kernel, store) }
+    }
+
+    static let privBody = #"{"id":"priv","tenant":"t1","interface":"vmpriv0","mac":"02:00:00:00:02:01","ipv4":["100.64.0.10"],"ipv6":["2001:db8:2::10"]}"#
+
+    @Test func registerListExplainRemove() async throws {
+        try await withApp { client, kernel, store in
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { response in
+                #expect(response.status == .created)
+                #expect(String(buffer: response.body).contains(#""access_type" : "restricted""#))
+            }
+            #expect(await kernel.applied.last?.vms.map(\.id.value) == ["priv"])
+            try await client.execute(uri: "/v1/explain?vm=priv&port=25", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains(#""decision" : "rejected""#))
+            }
+            try await client.execute(uri: "/v1/explain?vm=priv&port=443", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#""decision" : "allowed""#))
+            }
+            try await client.execute(uri: "/v1/vms/priv", method: .delete) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(try store.vms().isEmpty)
+            #expect(await kernel.applied.last?.vms.isEmpty == true)
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"id":"a","tenant":"t","interface":"vm1","mac":"02:00:00:00:00:zz"}"#, "mac"),
+        (#"{"id":"a","tenant":"t","interface":"a-very-long-name0","mac":"02:00:00:00:00:01"}"#, "interface"),
+        (#"{"id":"a","tenant":"t","interface":"vm;1","mac":"02:00:00:00:00:01"}"#, "interface"),
+        (#"{"id":"a","tenant":"t","interface":"vm1","mac":"02:00:00:00:00:01","ipv4":["300.1.1.1"]}"#, "ipv4"),
+        (#"{"id":"a","tenant":"t","interface":"vm1","mac":"02:00:00:00:00:01","ipv6":["2001:db8::1/64"]}"#, "ipv6"),
+        (#"{"id":"a","tenant":"t","interface":"vm1","mac":"02:00:00:00:00:01","allow_source":["10.0.0.0/99"]}"#, "allow-source"),
+        (#"{"id":"a","tenant":"t","interface":"vmpriv0","mac":"02:00:00:00:00:01"}"#, "interface"),
+        (#"{"id":"a","tenant":"t","interface":"vm1","mac":"02:00:00:00:02:01"}"#, "mac"),
+        (#"{"id":"a","tenant":"t","interface":"vm1","mac":"02:00:00:00:00:01","ipv4":["100.64.0.10"]}"#, "ipv4"),
+        (#"{"id":"priv","tenant":"t","interface":"vm1","mac":"02:00:00:00:00:01"}"#, "vm id"),
+        (#"{"tenant":"t"}"#, "body"),
+    ])
+    func badInputIsRefusedAndNothingApplied(body: String, field: String) async throws {
+        try await withApp { client, kernel, store in
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { _ in }
+            let appliedBefore = await kernel.applied.count
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .badRequest)
+                let error = try JSONDecoder().decode(APIErrorBody.self, from: Data(response.body.readableBytesView))
+                #expect(error.field == field)
+            }
+            #expect(await kernel.applied.count == appliedBefore)
+            #expect(try store.vms().count == 1)
+        }
+    }
+
+    @Test func kernelRefusalStoresNothing() async throws {
+        try await withApp { client, kernel, store in
+            await kernel.setRefuse(true)
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { response in
+                #expect(response.status == .internalServerError)
+                #expect(String(buffer: response.body).contains("nothing was changed"))
+            }
+            #expect(try store.vms().isEmpty)
+            #expect(try store.auditLog().isEmpty)
+        }
+    }
+
+    @Test func exemptionLifecycle() async throws {
+        try await withApp { client, kernel, _ in
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { _ in }
+            var id = ""
+            let grant = #"{"vm":"priv","ports":"25","reason":"transactional mail","expires":"2h"}"#
+            try await client.execute(uri: "/v1/exemptions", method: .post,
+                                     headers: [.init("X-Portcullis-Actor")!: "cli:alice"], body: ByteBuffer(string: grant)) { response in
+                #expect(response.status == .created)
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let exemption = try decoder.decode(Exemption.self, from: Data(response.body.readableBytesView))
+                #expect(exemption.grantedBy == "cli:alice")
+                id = exemption.id
+            }
+            #expect(await kernel.applied.last?.exemptions.count == 1)
+            try await client.execute(uri: "/v1/explain?vm=priv&port=25", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#""decision" : "allowed""#))
+            }
+            let bad = #"{"vm":"priv","ports":"443","reason":"x"}"#
+            try await client.execute(uri: "/v1/exemptions", method: .post, body: ByteBuffer(string: bad)) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/exemptions/\(id)", method: .delete) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(await kernel.applied.last?.exemptions.isEmpty == true)
+            try await client.execute(uri: "/v1/audit", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("exemption.revoke") && text.contains("exemption.grant"))
+            }
+        }
+    }
+
+    @Test func unknownVMIs404() async throws {
+        try await withApp { client, _, _ in
+            try await client.execute(uri: "/v1/vms/ghost", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/explain?vm=ghost&port=25", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/vms/ghost", method: .delete) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test func planMetricsAndOpenAPI() async throws {
+        try await withApp { client, _, _ in
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { _ in }
+            try await client.execute(uri: "/v1/plan?needs=smtp,web", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#""recommendation" : "public""#))
+            }
+            try await client.execute(uri: "/v1/plan?needs=warp-drive", method: .get) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"portcullis_dropped_packets_total{vm="priv",interface="vmpriv0",kind="ipv4_source"} 3"#))
+                #expect(text.contains(#"portcullis_rejected_packets_total{vm="priv",interface="vmpriv0",port="25"} 2"#))
+            }
+            var paths: [String] = []
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                let document = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                paths = ((document?["paths"] as? [String: Any]) ?? [:]).keys.sorted()
+            }
+            #expect(paths.count == 11)
+            for path in paths where !path.contains("{") {
+                let uri = path == "/v1/explain" ? "/v1/explain?vm=priv&port=25" : path == "/v1/plan" ? "/v1/plan?needs=web" : path
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "GET \(uri) answered \(response.status)")
+                }
+            }
+        }
+    }
+}
