@@ -47,7 +47,13 @@ public struct Ruleset: Sendable, Equatable {
         for set in Set(elements.keys).union(old.elements.keys).sorted() {
             let before = old.elements[set] ?? [:]
             let after = elements[set] ?? [:]
-            let removed = before.keys.filter { key in after[key] == nil || after[key]! != before[key]! }.sorted()
+            // A timed element the kernel has expired (or will within a second) is not deleted:
+            // deleting an element that is already gone makes the whole transaction fail.
+            let removed = before.keys.filter { key in
+                guard after[key] == nil || after[key]! != before[key]! else { return false }
+                if let expiry = before[key]!, expiry <= now.addingTimeInterval(1) { return false }
+                return true
+            }.sorted()
             let added = after.keys.filter { key in before[key] == nil || before[key]! != after[key]! }.sorted()
             if !removed.isEmpty {
                 deletes += "delete element \(set.family.rawValue) \(tableName) \(set.name) { \(removed.joined(separator: ", ")) }\n"

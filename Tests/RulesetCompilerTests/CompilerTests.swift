@@ -99,3 +99,18 @@ enum Lab {
         #expect(RulesetCompiler.compile(Lab.state(many)).skeleton == RulesetCompiler.compile(Lab.state()).skeleton)
     }
 }
+
+@Suite struct ExpiryDiffTests {
+    @Test func expiredElementsAreNotDeletedTwice() throws {
+        let exemption = Exemption(id: "ex-1", vm: Lab.priv.id, ports: try PortSet(parsing: "25"), reason: "r", grantedBy: "a",
+                                  grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(5))
+        let before = RulesetCompiler.compile(Lab.state(exemptions: [exemption]))
+        // Ten seconds later the kernel has dropped the element by itself; the next diff must not delete it.
+        let later = RulesetCompiler.compile(DesiredState(policy: Lab.policy, vms: [Lab.pub, Lab.priv], exemptions: [exemption],
+                                                         now: Lab.now.addingTimeInterval(10)))
+        #expect(later.changes(from: before) == nil)
+        // Revoked early: deleted.
+        let revoked = RulesetCompiler.compile(Lab.state())
+        #expect(revoked.changes(from: before)?.contains("delete element inet portcullis exempt { \"vmpriv0\" . 25 }") == true)
+    }
+}

@@ -1,0 +1,86 @@
+"""Portcullis owns its tables and nothing else; it repairs drift and never leaves a gap."""
+import json, subprocess, time
+
+from conftest import LAB, PY, run
+
+FOREIGN = """table inet provider_fw {
+  chain input { type filter hook input priority 10; policy accept; tcp dport 2222 counter accept; }
+}
+"""
+
+
+def foreign_tables(lab):
+    tables = json.loads(lab.nft("-j", "list", "tables").stdout)["nftables"]
+    return {(t["table"]["family"], t["table"]["name"]) for t in tables if "table" in t} - {
+        ("bridge", "portcullis"), ("inet", "portcullis"), ("arp", "portcullis")}
+
+
+def test_foreign_tables_survive_every_operation(lab):
+    subprocess.run(["ip", "netns", "exec", lab.hv, "nft", "-f", "-"], input=FOREIGN, text=True, check=True)
+    before = lab.nft("list", "table", "inet", "provider_fw").stdout
+    assert foreign_tables(lab) == {("ip", "labnat"), ("inet", "provider_fw")}
+    lab.cli("vm", "add", "tmp1", "--tenant", "t", "--interface", "vmtmp1", "--mac", "02:00:00:00:09:01", "--ipv4", "100.64.0.99")
+    lab.cli("exemption", "grant", "tmp1", "--ports", "25", "--reason", "x", "--expires", "1h")
+    lab.cli("vm", "remove", "tmp1")
+    lab.kill_daemon()
+    lab.start_daemon()
+    assert lab.nft("list", "table", "inet", "provider_fw").stdout == before
+    assert foreign_tables(lab) == {("ip", "labnat"), ("inet", "provider_fw")}
+    lab.nft("delete", "table", "inet", "provider_fw")
+
+
+def test_repair_after_foreign_flush_ruleset(lab):
+    try:
+        lab.nft("flush", "ruleset")
+        flushed = time.monotonic()
+        while lab.nft("list", "table", "inet", "portcullis", check=False).returncode != 0:
+            assert time.monotonic() - flushed < 2.0, "not repaired within 2 s"
+            time.sleep(0.05)
+        repaired = time.monotonic() - flushed
+        print(f"repaired after {repaired:.2f} s")
+        assert repaired < 2.0
+    finally:
+        run(LAB / "lab.sh", "nat", lab.prefix)  # the lab's own NAT table went with the flush
+    assert lab.probe("priv", "203.0.113.1", 25) == "reset"
+    assert lab.probe("priv", "203.0.113.1", 443) == "open"
+    assert lab.metrics()["portcullis_reconcile_repairs_total"] >= 1
+
+
+def test_deleted_rule_and_element_are_repaired(lab):
+    lab.nft("flush", "chain", "inet", "portcullis", "restricted_port")
+    lab.nft("delete", "element", "bridge", "portcullis", "vm_ports", '{ "vmpub0" }')
+    deadline = time.monotonic() + 15  # element drift is found by the deep check (every 10 rounds)
+    while time.monotonic() < deadline:
+        rules = lab.nft("list", "chain", "inet", "portcullis", "restricted_port").stdout
+        ports = lab.nft("list", "set", "bridge", "portcullis", "vm_ports").stdout
+        if "reject with tcp reset" in rules and "vmpub0" in ports:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("drift not repaired within 15 s")
+    assert lab.probe("priv", "203.0.113.1", 587) == "reset"
+
+
+def test_kill_9_and_restart_never_lets_port_25_through(lab):
+    hammer = subprocess.Popen(["ip", "netns", "exec", lab.priv, PY, str(LAB / "peer.py"), "hammer", "203.0.113.1", "25",
+                               "--seconds", "6", "--interval", "0.01"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    lab.kill_daemon()  # SIGKILL: no clean-up code runs
+    time.sleep(1.5)
+    lab.start_daemon()  # reconciles without flushing first
+    out, _ = hammer.communicate(timeout=30)
+    tally = json.loads(out)
+    print("attempts during kill -9 and restart:", tally)
+    assert tally.get("open", 0) == 0 and tally.get("closed", 0) == 0
+    assert tally.get("reset", 0) > 100
+
+
+def test_daemon_restart_keeps_exemption_timeouts(lab):
+    out = lab.cli("exemption", "grant", "priv", "--ports", "587", "--reason", "x", "--expires", "1h").stdout
+    exemption_id = out.split()[1]
+    lab.kill_daemon()
+    assert lab.probe("priv", "203.0.113.1", 587) == "open"  # rules live in the kernel, not in the daemon
+    lab.start_daemon()
+    assert lab.probe("priv", "203.0.113.1", 587) == "open"
+    lab.cli("exemption", "revoke", exemption_id)
+    assert lab.probe("priv", "203.0.113.1", 587) == "reset"
