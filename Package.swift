@@ -83,6 +83,12 @@ let package = Package(
             resources: [.copy("Golden")],
             swiftSettings: strict
         ),
+        // Talks to the real libnftables in dry-run mode (root: CI runs as root).
+        .testTarget(
+            name: "NetfilterTests",
+            dependencies: ["Netfilter", "RulesetCompiler", "PortcullisCore"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "StoreTests", dependencies: ["Store", "PortcullisCore"], swiftSettings: strict),
         .testTarget(
             name: "ControlAPITests",

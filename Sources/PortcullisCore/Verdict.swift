@@ -49,8 +49,9 @@ public func verdict(for vm: VM, flow: Flow, in state: DesiredState) -> Verdict {
     }
     return Verdict(
         decision: .rejected,
-        rule: "inet portcullis forward: iifname @restricted tcp dport { \(policy.restrictedTCPPorts) } ct state new reject with tcp reset",
-        reason: "VM \(vm.id) has no public IPv4 address; new TCP connections to ports \(policy.restrictedTCPPorts) are refused with a TCP reset on IPv4 and IPv6",
+        rule: "forward: iifname @restricted tcp dport { \(policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")) } goto restricted_port"
+            + " -> reject with tcp reset (routed ports) / drop (bridged ports)",
+        reason: "VM \(vm.id) has no public IPv4 address; TCP connections to ports \(policy.restrictedTCPPorts) are refused on IPv4 and IPv6",
         exemption: nil
     )
 }

@@ -1,0 +1,56 @@
+import Foundation
+import PortcullisCore
+
+/// The reference implementation's approach, rebuilt for comparison: one jump rule per VM in
+/// a base chain and one `nft` process per rule (Zero-OS networkd). Per-packet cost grows
+/// with the number of VMs, and every rule is its own process and transaction.
+enum LinearBaseline {
+    static let table = "zos_baseline"
+
+    /// The rules for one VM, each of which the baseline runs as its own `nft` command.
+    static func commands(for vm: VM, policy: SitePolicy) -> [[String]] {
+        let chain = "vm-\(vm.interface)"
+        var rules: [[String]] = [
+            ["add", "chain", "inet", table, chain],
+            ["add", "rule", "inet", table, "forward", "iifname", vm.interface.name, "jump", chain],
+            ["add", "rule", "inet", table, chain, "ether", "saddr", "!=", vm.mac.description, "drop"],
+        ]
+        for address in vm.ipv4 {
+            rules.append(["add", "rule", "inet", table, chain, "meta", "nfproto", "ipv4", "ip", "saddr", "!=", address.description, "drop"])
+        }
+        if policy.accessType(of: vm) == .restricted {
+            rules.append(["add", "rule", "inet", table, chain, "tcp", "dport", "25", "reject", "with", "tcp", "reset"])
+        }
+        return rules
+    }
+
+    static let prologue: [[String]] = [
+        ["add", "table", "inet", table],
+        ["add", "chain", "inet", table, "forward", "{ type filter hook forward priority 0; policy accept; }"],
+    ]
+
+    /// The same rules as one script (for the forwarding benchmark, where only the per-packet
+    /// cost matters, not how the rules were loaded).
+    static func script(vms: [VM], policy: SitePolicy) -> String {
+        var lines = ["table inet \(table)", "delete table inet \(table)"]
+        lines += prologue.map { $0.joined(separator: " ") }
+        for vm in vms {
+            lines += commands(for: vm, policy: policy).map { command in
+                command.map { $0.hasPrefix("vm") || $0.hasPrefix("tap") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Runs `commands` the baseline way: one nft process each.
+    static func run(_ commands: [[String]]) {
+        for command in commands {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/nft")
+            process.arguments = command
+            try! process.run()
+            process.waitUntilExit()
+            precondition(process.terminationStatus == 0, "baseline nft \(command.joined(separator: " ")) failed")
+        }
+    }
+}
