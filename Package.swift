@@ -76,7 +76,23 @@ let package = Package(
             dependencies: ["PortcullisCore", "RulesetCompiler", "Netfilter"],
             swiftSettings: strict
         ),
+        // Transparent SMTP relay: protocol core (line decoder, session state machine, EHLO filter).
+        .target(
+            name: "SMTPProxy",
+            dependencies: ["PortcullisCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore"], swiftSettings: strict),
+        .testTarget(
+            name: "SMTPProxyTests",
+            dependencies: [
+                "SMTPProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RulesetCompilerTests",
             dependencies: ["RulesetCompiler", "PortcullisCore"],

@@ -42,15 +42,20 @@ enum LinearBaseline {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Runs `commands` the baseline way: one nft process each.
+    /// Runs `commands` the baseline way: one nft process each. posix_spawn and waitpid
+    /// directly: Foundation's Process needs a run-loop socket pair, which is not always
+    /// available inside a bare network namespace.
     static func run(_ commands: [[String]]) {
         for command in commands {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/nft")
-            process.arguments = command
-            try! process.run()
-            process.waitUntilExit()
-            precondition(process.terminationStatus == 0, "baseline nft \(command.joined(separator: " ")) failed")
+            let argv = ["nft"] + command
+            var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+            defer { for pointer in cArgs { free(pointer) } }
+            var pid: pid_t = 0
+            let spawned = posix_spawn(&pid, "/usr/sbin/nft", nil, nil, &cArgs, environ)
+            precondition(spawned == 0, "cannot start /usr/sbin/nft: \(String(cString: strerror(spawned)))")
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            precondition(status == 0, "baseline nft \(command.joined(separator: " ")) failed (status \(status))")
         }
     }
 }
