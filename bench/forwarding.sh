@@ -37,17 +37,27 @@ measure() {
 load() { ip netns exec "$hv" nft -f -; }
 clear() { ip netns exec "$hv" nft flush ruleset; }
 
+# Three interleaved rounds; the median of each configuration is reported.
 declare -A R
-for kind in ours linear; do
-  for n in 1 10000; do
-    clear
-    if [ "$kind" = linear ]; then "$bench" emit "$n" --linear | load; else "$bench" emit "$n" | load; fi
-    read -r tcp udp < <(measure)
-    R[$kind-$n-tcp]=$tcp R[$kind-$n-udp]=$udp
-    printf '%-7s %6s VMs: TCP %6s Mbit/s   UDP 64 B %6s kpps\n' "$kind" "$n" "$tcp" "$udp"
+for round in 1 2 3; do
+  for kind in ours linear; do
+    for n in 1 10000; do
+      clear
+      if [ "$kind" = linear ]; then "$bench" emit "$n" --linear | load; else "$bench" emit "$n" | load; fi
+      read -r tcp udp < <(measure)
+      R[$kind-$n-tcp]="${R[$kind-$n-tcp]:-} $tcp" R[$kind-$n-udp]="${R[$kind-$n-udp]:-} $udp"
+      printf 'round %s  %-7s %6s VMs: TCP %6s Mbit/s   UDP 64 B %6s kpps\n' "$round" "$kind" "$n" "$tcp" "$udp"
+    done
   done
 done
 clear
+median() { /usr/bin/python3 -c "import statistics,sys; print('%.0f' % statistics.median(map(float, sys.argv[1:])))" $1; }
 ratio() { /usr/bin/python3 -c "print('%.2f' % ($1/$2))"; }
+for kind in ours linear; do
+  for n in 1 10000; do
+    for t in tcp udp; do R[$kind-$n-$t]=$(median "${R[$kind-$n-$t]}"); done
+    printf 'median  %-7s %6s VMs: TCP %6s Mbit/s   UDP 64 B %6s kpps\n' "$kind" "$n" "${R[$kind-$n-tcp]}" "${R[$kind-$n-udp]}"
+  done
+done
 echo "ratio 10000/1 VMs  ours:   TCP $(ratio "${R[ours-10000-tcp]}" "${R[ours-1-tcp]}")  UDP $(ratio "${R[ours-10000-udp]}" "${R[ours-1-udp]}")   (target >= 0.95)"
 echo "ratio 10000/1 VMs  linear: TCP $(ratio "${R[linear-10000-tcp]}" "${R[linear-1-tcp]}")  UDP $(ratio "${R[linear-10000-udp]}" "${R[linear-1-udp]}")"

@@ -68,14 +68,11 @@ public enum RulesetCompiler {
             }
             for net in v6 {
                 if net.isHost {
-                    add("vm_ip6", "\(port) . \(net.address)", in: ip)
-                    add("vm_na_host", "\(port) . \(net.address.hexLiteral)", in: ip)
+                    add("vm_ip6", "\(port) . \(net.address.hexLiteral)", in: ip)
                 } else if net.prefixLength == 64 {
-                    add("vm_ip6_64", "\(port) . \(net.address)", in: ip)
-                    add("vm_na_64", "\(port) . \(net.address.highHexLiteral)", in: ip)
+                    add("vm_ip6_64", "\(port) . \(net.address.highHexLiteral)", in: ip)
                 } else {
-                    add("vm_ip6_net", "\(port) . \(net)", in: ip)
-                    add("vm_na_net", "\(port) . \(net.first.hexLiteral)-\(net.last.hexLiteral)", in: ip)
+                    add("vm_ip6_net", "\(port) . \(net.first.hexLiteral)-\(net.last.hexLiteral)", in: ip)
                 }
             }
             if state.policy.accessType(of: vm) == .restricted {
@@ -93,8 +90,7 @@ public enum RulesetCompiler {
     static func staticSetNames(_ family: NftFamily) -> [String] {
         switch family {
         case .bridge, .inet:
-            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net",
-             "vm_na_host", "vm_na_64", "vm_na_net", "restricted", "exempt"]
+            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt"]
         case .arp:
             ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net"]
         }
@@ -121,13 +117,14 @@ public enum RulesetCompiler {
 
       """
 
+    /// IPv6 identities are keyed by raw 128-bit (or, for /64s, 64-bit) values rather than
+    /// `ipv6_addr`, so that one set serves both the source check (`@nh,64,128`, the IPv6
+    /// source address) and the NDP target check (`@th,64,128`: nft 1.0.6 has no
+    /// `icmpv6 taddr`). Typed sets would need a second copy of every address.
     static let ipv6Sets = """
-          set vm_ip6 { type ifname . ipv6_addr; }
-          set vm_ip6_64 { type ifname . ipv6_addr; }
-          set vm_ip6_net { type ifname . ipv6_addr; flags interval; }
-          set vm_na_host { typeof iifname . @th,64,128; }
-          set vm_na_64 { typeof iifname . @th,64,64; }
-          set vm_na_net { typeof iifname . @th,64,128; flags interval; }
+          set vm_ip6 { typeof iifname . @nh,64,128; }
+          set vm_ip6_64 { typeof iifname . @nh,64,64; }
+          set vm_ip6_net { typeof iifname . @nh,64,128; flags interval; }
 
       """
 
@@ -157,8 +154,8 @@ public enum RulesetCompiler {
     }
 
     /// IPv6 from a VM. Hash sets hold single addresses and /64s (the common cases); only
-    /// other prefix lengths need the slower interval sets. The ND target is read as raw
-    /// payload (`@th,64,128`: nft 1.0.6 has no `icmpv6 taddr`).
+    /// other prefix lengths need the slower interval sets. The source is read at `@nh,64`
+    /// and the ND target at `@th,64`, both matched against the same sets.
     static func ipv6Chain() -> String {
         """
             chain vm_ip6 {
@@ -173,16 +170,16 @@ public enum RulesetCompiler {
             }
 
             chain vm_ip6_source {
-                iifname . ip6 saddr @vm_ip6 return
-                iifname . ip6 saddr & ffff:ffff:ffff:ffff:: @vm_ip6_64 return
-                iifname . ip6 saddr @vm_ip6_net return
+                iifname . @nh,64,128 @vm_ip6 return
+                iifname . @nh,64,64 @vm_ip6_64 return
+                iifname . @nh,64,128 @vm_ip6_net return
                 \(drop(.ipv6Source))
             }
 
             chain vm_nd_target {
-                iifname . @th,64,128 @vm_na_host accept
-                iifname . @th,64,64 @vm_na_64 accept
-                iifname . @th,64,128 @vm_na_net accept
+                iifname . @th,64,128 @vm_ip6 accept
+                iifname . @th,64,64 @vm_ip6_64 accept
+                iifname . @th,64,128 @vm_ip6_net accept
                 \(drop(.ndTarget))
             }
 

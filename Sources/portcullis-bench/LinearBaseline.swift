@@ -35,8 +35,12 @@ enum LinearBaseline {
         var lines = ["table inet \(table)", "delete table inet \(table)"]
         lines += prologue.map { $0.joined(separator: " ") }
         for vm in vms {
+            // Quote the interface name after `iifname` (it may start with a digit-like token);
+            // chain names stay bare, as nft 1.0.6 wants them.
             lines += commands(for: vm, policy: policy).map { command in
-                command.map { $0.hasPrefix("vm") || $0.hasPrefix("tap") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+                command.enumerated().map { i, word in
+                    i > 0 && command[i - 1] == "iifname" ? "\"\(word)\"" : word
+                }.joined(separator: " ")
             }
         }
         return lines.joined(separator: "\n") + "\n"

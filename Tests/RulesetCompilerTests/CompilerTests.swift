@@ -38,10 +38,11 @@ enum Lab {
         let inet = { (name: String) in Set(ruleset.elements[SetRef(.inet, name)]!.keys) }
         #expect(inet("vm_ports") == ["\"vmpub0\"", "\"vmpriv0\""])
         #expect(inet("restricted") == ["\"vmpriv0\""])
-        #expect(inet("vm_ip6").contains("\"vmpriv0\" . fe80::ff:fe00:201"))
-        #expect(inet("vm_ip6_64") == ["\"vmpriv0\" . 2001:db8:2:1::"])
-        #expect(inet("vm_ip6_net") == ["\"vmpriv0\" . 2001:db8:3::/56"])
-        #expect(inet("vm_na_64") == ["\"vmpriv0\" . 0x20010db800020001"])
+        // IPv6 keys are raw values: fe80::ff:fe00:201 (EUI-64 of 02:00:00:00:02:01), a /64, a /56 range.
+        #expect(inet("vm_ip6").contains("\"vmpriv0\" . 0xfe80000000000000000000fffe000201"))
+        #expect(inet("vm_ip6").contains("\"vmpriv0\" . 0x20010db8000200000000000000000010"))
+        #expect(inet("vm_ip6_64") == ["\"vmpriv0\" . 0x20010db800020001"])
+        #expect(inet("vm_ip6_net") == ["\"vmpriv0\" . 0x20010db8000300000000000000000000-0x20010db8000300ffffffffffffffffff"])
         #expect(inet("vm_ip4").contains("\"vmpub0\" . 203.0.113.100"))
         #expect(inet("vm_ip4_net") == ["\"vmpriv0\" . 100.64.9.0/24"])
         #expect(Set(ruleset.elements[SetRef(.arp, "vm_mac")]!.keys) == ["\"vmpub0\" . 02:00:00:00:01:01", "\"vmpriv0\" . 02:00:00:00:02:01"])
