@@ -73,7 +73,8 @@ let package = Package(
         // Release-build benchmark: apply at 1,000/10,000 VMs vs the one-nft-per-rule baseline.
         .executableTarget(
             name: "portcullis-bench",
-            dependencies: ["PortcullisCore", "RulesetCompiler", "Netfilter"],
+            dependencies: ["PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Transparent SMTP relay: protocol core (line decoder, session state machine, EHLO filter).

@@ -84,7 +84,7 @@ public func buildRouter(engine: PolicyEngine) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
 
     router.get("/v1/status") { _, _ in try await respond { try await engine.status() } }
-    router.get("/v1/vms") { _, _ in try await respond { try await engine.vms() } }
+    router.get("/v1/vms") { _, _ in try await respond { await engine.vms() } }
     router.get("/v1/vms/:id") { _, context in
         try await respond { try await engine.vm(try VMID(parsing: context.parameters.require("id"))) }
     }
@@ -97,7 +97,7 @@ public func buildRouter(engine: PolicyEngine) -> Router<BasicRequestContext> {
     router.delete("/v1/vms/:id") { request, context in
         try await respond { try await engine.remove(try VMID(parsing: context.parameters.require("id")), actor: actor(request)) }
     }
-    router.get("/v1/exemptions") { _, _ in try await respond { try await engine.exemptions() } }
+    router.get("/v1/exemptions") { _, _ in try await respond { await engine.exemptions() } }
     router.post("/v1/exemptions") { request, context in
         try await respond(status: .created) {
             let body = try await decode(ExemptionBody.self, from: request, context: context)

@@ -12,30 +12,62 @@ public actor PolicyEngine {
     private let clock: @Sendable () -> Date
     private var lastProblem: String?
     private var lastReconcile: Date?
+    /// The stored desired state, held in memory: the engine is its only writer, so it reads
+    /// the store once at start and then writes through. A change costs no full read. VMs
+    /// are kept sorted by id, the order `DesiredState` wants, so building one stays linear.
+    private var registeredVMs: [VM] = []
+    private var storedExemptions: [Exemption] = []
 
     public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.policy = policy
         self.store = store
         self.kernel = kernel
         self.clock = clock
+        registeredVMs = try store.vms().sorted { $0.id < $1.id }
+        storedExemptions = try store.exemptions()
     }
 
-    func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil) throws -> DesiredState {
-        DesiredState(policy: policy, vms: try vms ?? store.vms(), exemptions: try exemptions ?? store.exemptions(), now: clock())
+    func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil) -> DesiredState {
+        DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions, now: clock())
+    }
+
+    /// Where `id` is, or would be inserted, in the sorted VM list.
+    private func position(of id: VMID) -> (index: Int, found: Bool) {
+        var low = 0
+        var high = registeredVMs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if registeredVMs[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        return (low, low < registeredVMs.count && registeredVMs[low].id == id)
+    }
+
+    private func registered(_ id: VMID) -> VM? {
+        let (index, found) = position(of: id)
+        return found ? registeredVMs[index] : nil
+    }
+
+    /// Retires expired exemptions in the store (audited) and returns the VMs they belonged to.
+    private func retireExpiredExemptions() throws -> Set<VMID> {
+        let expired = try store.expireExemptions(at: clock())
+        guard !expired.isEmpty else { return [] }
+        let gone = Set(expired.map(\.id))
+        storedExemptions.removeAll { gone.contains($0.id) }
+        return Set(expired.map(\.vm))
     }
 
     /// Loads the stored policy into the kernel (daemon start: an atomic replace, no flush).
     public func start() async throws {
-        try store.expireExemptions(at: clock())
-        try await kernel.apply(try state())
+        _ = try retireExpiredExemptions()
+        try await kernel.apply(state(), changed: nil)
     }
 
     /// One reconciler round: retire expired exemptions, then compare and repair.
     @discardableResult
     public func reconcile(deep: Bool) async throws -> String? {
-        try store.expireExemptions(at: clock())
-        let problem = try await kernel.reconcile(try state(), deep: deep)
+        let changed = try retireExpiredExemptions()
+        let problem = try await kernel.reconcile(state(), changed: changed, deep: deep)
         lastReconcile = clock()
         if let problem { lastProblem = problem }
         return problem
@@ -43,81 +75,96 @@ public actor PolicyEngine {
 
     // MARK: VMs
 
-    public func vms() throws -> [VMView] {
-        let state = try state()
+    public func vms() -> [VMView] {
+        let state = state()
         return state.vms.map { VMView($0, state: state) }
     }
 
     public func vm(_ id: VMID) throws -> VMView {
-        let state = try state()
-        guard let vm = state.vm(id) else { throw NotFound(kind: "VM", id: id.value) }
-        return VMView(vm, state: state)
+        guard let vm = registered(id) else { throw NotFound(kind: "VM", id: id.value) }
+        return VMView(vm, state: state(vms: [vm]))
     }
 
+    /// Checks the VM against every other, loads it into the kernel, then stores it. If the
+    /// store fails, the kernel is brought back to the stored state.
     public func add(_ vm: VM, actor: String) async throws -> VMView {
-        let current = try store.vms()
-        try checkConflicts(of: vm, with: current)
-        let next = try state(vms: current + [vm])
-        try await kernel.apply(next)
+        try checkConflicts(of: vm, with: registeredVMs)
+        var next = registeredVMs
+        next.insert(vm, at: position(of: vm.id).index)
+        let nextState = state(vms: next)
+        try await kernel.apply(nextState, changed: [vm.id])
         do {
             try store.add(vm, actor: actor, at: clock())
         } catch {
-            try? await kernel.apply(try state())
+            try? await kernel.apply(state(), changed: [vm.id])
             throw error
         }
-        return VMView(vm, state: next)
+        registeredVMs = next
+        return VMView(vm, state: state(vms: [vm]))
     }
 
     public func remove(_ id: VMID, actor: String) async throws -> VM {
-        let current = try store.vms()
-        guard current.contains(where: { $0.id == id }) else { throw NotFound(kind: "VM", id: id.value) }
-        try await kernel.apply(try state(vms: current.filter { $0.id != id }))
+        let (index, found) = position(of: id)
+        guard found else { throw NotFound(kind: "VM", id: id.value) }
+        var next = registeredVMs
+        next.remove(at: index)
+        let remaining = storedExemptions.filter { $0.vm != id }
+        try await kernel.apply(state(vms: next, exemptions: remaining), changed: [id])
+        let removed: VM
         do {
-            return try store.removeVM(id, actor: actor, at: clock())
+            removed = try store.removeVM(id, actor: actor, at: clock())
         } catch {
-            try? await kernel.apply(try state())
+            try? await kernel.apply(state(), changed: [id])
             throw error
         }
+        registeredVMs = next
+        storedExemptions = remaining
+        return removed
     }
 
     // MARK: Exemptions
 
-    public func exemptions() throws -> [Exemption] {
-        try store.exemptions().filter { $0.isActive(at: clock()) }
+    public func exemptions() -> [Exemption] {
+        let now = clock()
+        return storedExemptions.filter { $0.isActive(at: now) }.sorted { $0.id < $1.id }
     }
 
     public func grant(_ request: ExemptionRequest, actor: String) async throws -> Exemption {
         let now = clock()
-        guard let vm = try store.vm(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
+        guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
         let id = "ex-" + UUID().uuidString.prefix(8).lowercased()
         let exemption = try request.grant(to: vm, policy: policy, by: actor, id: id, now: now)
-        let current = try store.exemptions()
-        try await kernel.apply(try state(exemptions: current + [exemption]))
+        let next = storedExemptions + [exemption]
+        try await kernel.apply(state(exemptions: next), changed: [vm.id])
         do {
             try store.add(exemption, actor: actor, at: now)
         } catch {
-            try? await kernel.apply(try state())
+            try? await kernel.apply(state(), changed: [vm.id])
             throw error
         }
+        storedExemptions = next
         return exemption
     }
 
     public func revoke(_ id: String, actor: String) async throws -> Exemption {
-        let current = try store.exemptions()
-        guard current.contains(where: { $0.id == id }) else { throw NotFound(kind: "exemption", id: id) }
-        try await kernel.apply(try state(exemptions: current.filter { $0.id != id }))
+        guard let exemption = storedExemptions.first(where: { $0.id == id }) else { throw NotFound(kind: "exemption", id: id) }
+        let next = storedExemptions.filter { $0.id != id }
+        try await kernel.apply(state(exemptions: next), changed: [exemption.vm])
+        let revoked: Exemption
         do {
-            return try store.revokeExemption(id, actor: actor, at: clock())
+            revoked = try store.revokeExemption(id, actor: actor, at: clock())
         } catch {
-            try? await kernel.apply(try state())
+            try? await kernel.apply(state(), changed: [exemption.vm])
             throw error
         }
+        storedExemptions = next
+        return revoked
     }
 
     // MARK: Questions
 
     public func explain(vm id: VMID, flow: Flow) throws -> Explanation {
-        let state = try state()
+        let state = state()
         guard let vm = state.vm(id) else { throw NotFound(kind: "VM", id: id.value) }
         return PortcullisCore.explain(vm: vm, flow: flow, in: state)
     }
@@ -135,7 +182,7 @@ public actor PolicyEngine {
     }
 
     public func status() async throws -> StatusReport {
-        let state = try state()
+        let state = state()
         let samples = await kernel.samples()
         return StatusReport(
             site: policy.site,
@@ -152,7 +199,7 @@ public actor PolicyEngine {
 
     /// Prometheus text exposition.
     public func metrics() async throws -> String {
-        let state = try state()
+        let state = state()
         let samples = await kernel.samples()
         return MetricsRenderer.render(state: state, samples: samples)
     }

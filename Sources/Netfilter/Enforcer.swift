@@ -9,34 +9,72 @@ import RulesetCompiler
 public actor Enforcer {
     private let nft: Nftables
     private let logger: Logger
-    /// The last ruleset the kernel accepted.
+    /// The last ruleset the kernel accepted, and the state it was compiled from.
     private var applied: Ruleset?
+    private var appliedState: DesiredState?
     /// Rule counts per chain as the kernel reported them right after our last replace.
     private var expectedChains: [String: Int] = [:]
+    /// Reads the kernel's ruleset generation; nil if it cannot be read (then every
+    /// reconcile round compares, as if someone else had committed).
+    private var generation: RulesetGeneration?
+    /// The generation at which the kernel was last known to match `applied`: after our own
+    /// commit (when no other commit came between) or after a comparison found no drift.
+    private var matchedGeneration: UInt32?
     public private(set) var stats = EnforcerStats()
 
     public init(logger: Logger, dryRun: Bool = false) {
         self.nft = Nftables(dryRun: dryRun)
         self.logger = logger
+        do {
+            generation = try RulesetGeneration()
+        } catch {
+            generation = nil
+            logger.warning("cannot read the nftables ruleset generation; the reconciler will compare the kernel every round",
+                           metadata: ["error": "\(error.message)"])
+        }
+    }
+
+    private func currentGeneration() -> UInt32? {
+        try? generation?.current()
+    }
+
+    /// Runs a script that changes the kernel, keeping track of whether the kernel still
+    /// matches what we loaded: only if the generation moved by exactly our own commit.
+    private func commit(_ kind: String, _ script: String) throws(NftError) {
+        let before = currentGeneration()
+        try timed(kind) { () throws(NftError) in try nft.run(script) }
+        let after = currentGeneration()
+        if let before, let after, matchedGeneration == before, after == before &+ 1 {
+            matchedGeneration = after
+        } else {
+            matchedGeneration = nil
+        }
     }
 
     /// Brings the kernel to `state`: an element diff when possible, else an atomic replace.
-    /// Throws `NftError` when the kernel refuses; then nothing changed.
-    public func apply(_ state: DesiredState) throws(NftError) {
-        let ruleset = RulesetCompiler.compile(state)
-        if let applied, ruleset.fingerprint == applied.fingerprint {
-            guard let script = ruleset.changes(from: applied) else { return }
-            try timed("diff") { () throws(NftError) in try nft.run(script) }
-        } else {
-            try replace(with: ruleset)
+    /// With `changed`, only those VMs are recompiled (see `KernelEnforcing`). Throws
+    /// `NftError` when the kernel refuses; then nothing changed.
+    public func enforce(_ state: DesiredState, changed: Set<VMID>?) throws(NftError) {
+        if applied != nil, let appliedState, let changed,
+           let delta = RulesetCompiler.delta(from: appliedState, to: state, changed: changed) {
+            if let script = delta.script { try commit("diff", script) }
+            applied?.apply(delta)
+            self.appliedState = state
             return
         }
-        self.applied = ruleset
+        let ruleset = RulesetCompiler.compile(state)
+        if let applied, ruleset.fingerprint == applied.fingerprint {
+            if let script = ruleset.changes(from: applied) { try commit("diff", script) }
+            self.applied = ruleset
+        } else {
+            try replace(with: ruleset)
+        }
+        self.appliedState = state
     }
 
     /// Atomically replaces our tables with `ruleset`.
     private func replace(with ruleset: Ruleset) throws(NftError) {
-        try timed("replace") { () throws(NftError) in try nft.run(ruleset.replaceScript()) }
+        try commit("replace", ruleset.replaceScript())
         applied = ruleset
         var snapshot = KernelSnapshot()
         snapshot.absorb(json: (try? readTables(terse: true)) ?? "")
@@ -44,24 +82,31 @@ public actor Enforcer {
     }
 
     /// Compares the kernel with the last applied ruleset and repairs any drift (a foreign
-    /// `nft flush ruleset`, a deleted rule or element). `deep` also compares set contents,
-    /// which costs a full listing. Returns the problem found, or nil if the kernel matched.
+    /// `nft flush ruleset`, a deleted rule or element). Returns the problem found, or nil.
+    ///
+    /// While the ruleset generation shows no commit but ours, the kernel cannot have
+    /// drifted and nothing is listed. Once it moved, the comparison covers set contents
+    /// too. `deep` forces a full comparison regardless (a periodic belt-and-braces check).
     @discardableResult
-    public func reconcile(_ state: DesiredState, deep: Bool) throws(NftError) -> String? {
-        try apply(state)
+    public func repairDrift(_ state: DesiredState, changed: Set<VMID>?, deep: Bool) throws(NftError) -> String? {
+        try enforce(state, changed: changed)
         guard let applied else { return nil }
+        let generationNow = currentGeneration()
+        if !deep, let generationNow, generationNow == matchedGeneration { return nil }
+        let full = deep || generationNow != nil
         var snapshot = KernelSnapshot()
         do {
-            snapshot.absorb(json: try readTables(terse: !deep))
+            snapshot.absorb(json: try readTables(terse: !full))
         } catch {
             // A missing table makes the whole listing fail; that is drift too.
         }
-        if let problem = drift(snapshot, against: applied, deep: deep) {
+        if let problem = drift(snapshot, against: applied, deep: full) {
             logger.warning("kernel drifted from the desired state; replacing our tables", metadata: ["problem": "\(problem)"])
-            try replace(with: RulesetCompiler.compile(state))
+            try replace(with: applied.at(state.now))
             stats.repairs += 1
             return problem
         }
+        matchedGeneration = generationNow
         return nil
     }
 
@@ -127,6 +172,7 @@ public actor Enforcer {
         return counters
     }
 
+    @discardableResult
     private func timed<T>(_ kind: String, _ body: () throws(NftError) -> T) throws(NftError) -> T {
         let start = ContinuousClock.now
         do {
@@ -172,5 +218,25 @@ public struct EnforcerStats: Sendable {
         applies[kind, default: 0] += 1
         applySeconds[kind, default: 0] += seconds
         lastApplySeconds = seconds
+    }
+}
+
+extension Enforcer: KernelEnforcing {
+    public func apply(_ state: DesiredState, changed: Set<VMID>?) async throws {
+        try enforce(state, changed: changed)
+    }
+
+    public func reconcile(_ state: DesiredState, changed: Set<VMID>?, deep: Bool) async throws -> String? {
+        try repairDrift(state, changed: changed, deep: deep)
+    }
+
+    public func listing() async -> String? { currentListing() }
+
+    public func samples() async -> KernelSamples {
+        let counters = counters()
+        return KernelSamples(
+            drops: counters.drops.map { .init(interface: $0.key.interface, kind: $0.key.kind.description, packets: $0.value) },
+            rejected: counters.rejected.map { .init(interface: $0.key.interface, port: $0.key.port, packets: $0.value) },
+            applies: stats.applies, applySeconds: stats.applySeconds, failures: stats.failures, repairs: stats.repairs)
     }
 }

@@ -33,58 +33,89 @@ public enum RulesetCompiler {
 
     // MARK: - Elements
 
+    /// Every set's elements. Each element belongs to exactly one VM (its key starts with the
+    /// VM's interface name, which no two VMs share), so the whole is the disjoint union of
+    /// the VMs' contributions and one VM can be updated on its own.
     static func elements(_ state: DesiredState) -> [SetRef: [String: Date?]] {
         var sets: [SetRef: [String: Date?]] = [:]
         for family in NftFamily.allCases {
             for name in staticSetNames(family) { sets[SetRef(family, name)] = [:] }
         }
+        for vm in state.vms {
+            for (set, items) in contribution(of: vm, in: state) {
+                sets[set, default: [:]].merge(items) { old, _ in old }
+            }
+        }
+        return sets
+    }
+
+    /// The set elements one VM brings: its identities, and for a restricted VM its
+    /// restriction and exemptions. The value is the element's expiry (nil: until removed).
+    static func contribution(of vm: VM, in state: DesiredState) -> [SetRef: [String: Date?]] {
+        var sets: [SetRef: [String: Date?]] = [:]
         func add(_ name: String, _ key: String, in families: [NftFamily], expiry: Date? = nil) {
             for family in families {
                 let ref = SetRef(family, name)
+                // Two exemptions for the same port: the later expiry wins.
                 if let existing = sets[ref]?[key], let old = existing, let new = expiry {
-                    sets[ref]![key] = max(old, new)
+                    sets[ref, default: [:]][key] = max(old, new)
                 } else {
-                    sets[ref]![key] = expiry
+                    sets[ref, default: [:]][key] = expiry
                 }
             }
         }
         let all = NftFamily.allCases
         let ip: [NftFamily] = [.bridge, .inet]
-        for vm in state.vms {
-            let port = quote(vm.interface)
-            add("vm_ports", port, in: all)
-            add("vm_mac", "\(port) . \(vm.mac)", in: all)
-            for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: [.bridge, .inet, .arp]) }
-            var v6 = vm.ipv6Sources
-            for source in vm.allowedSources {
-                switch source {
-                case .v4(let net) where net.isHost:
-                    add("vm_ip4", "\(port) . \(net.address)", in: [.bridge, .inet, .arp])
-                case .v4(let net):
-                    add("vm_ip4_net", "\(port) . \(net)", in: [.bridge, .inet, .arp])
-                case .v6(let net):
-                    v6.append(net)
-                }
+        let port = quote(vm.interface)
+        add("vm_ports", port, in: all)
+        add("vm_mac", "\(port) . \(vm.mac)", in: all)
+        for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: [.bridge, .inet, .arp]) }
+        var v6 = vm.ipv6Sources
+        for source in vm.allowedSources {
+            switch source {
+            case .v4(let net) where net.isHost:
+                add("vm_ip4", "\(port) . \(net.address)", in: [.bridge, .inet, .arp])
+            case .v4(let net):
+                add("vm_ip4_net", "\(port) . \(net)", in: [.bridge, .inet, .arp])
+            case .v6(let net):
+                v6.append(net)
             }
-            for net in v6 {
-                if net.isHost {
-                    add("vm_ip6", "\(port) . \(net.address.hexLiteral)", in: ip)
-                } else if net.prefixLength == 64 {
-                    add("vm_ip6_64", "\(port) . \(net.address.highHexLiteral)", in: ip)
-                } else {
-                    add("vm_ip6_net", "\(port) . \(net.first.hexLiteral)-\(net.last.hexLiteral)", in: ip)
-                }
+        }
+        for net in v6 {
+            if net.isHost {
+                add("vm_ip6", "\(port) . \(net.address.hexLiteral)", in: ip)
+            } else if net.prefixLength == 64 {
+                add("vm_ip6_64", "\(port) . \(net.address.highHexLiteral)", in: ip)
+            } else {
+                add("vm_ip6_net", "\(port) . \(net.first.hexLiteral)-\(net.last.hexLiteral)", in: ip)
             }
-            if state.policy.accessType(of: vm) == .restricted {
-                add("restricted", port, in: ip)
-                for exemption in state.exemptions(for: vm.id) {
-                    for exempted in exemption.ports {
-                        add("exempt", "\(port) . \(exempted)", in: ip, expiry: exemption.expiresAt)
-                    }
+        }
+        if state.policy.accessType(of: vm) == .restricted {
+            add("restricted", port, in: ip)
+            for exemption in state.exemptions(for: vm.id) {
+                for exempted in exemption.ports {
+                    add("exempt", "\(port) . \(exempted)", in: ip, expiry: exemption.expiresAt)
                 }
             }
         }
         return sets
+    }
+
+    /// The element changes that bring a ruleset compiled from `old` to `new`, recomputing
+    /// only the VMs in `changed`: the cost is independent of the number of other VMs.
+    /// Nil when the policy (and so the skeleton) differs: compile anew.
+    public static func delta(from old: DesiredState, to new: DesiredState, changed: Set<VMID>) -> RulesetDelta? {
+        guard old.policy == new.policy else { return nil }
+        var delta = RulesetDelta(now: new.now)
+        for id in changed {
+            if let vm = old.vm(id) {
+                for (set, items) in contribution(of: vm, in: old) { delta.before[set, default: [:]].merge(items) { a, _ in a } }
+            }
+            if let vm = new.vm(id) {
+                for (set, items) in contribution(of: vm, in: new) { delta.after[set, default: [:]].merge(items) { a, _ in a } }
+            }
+        }
+        return delta
     }
 
     static func staticSetNames(_ family: NftFamily) -> [String] {

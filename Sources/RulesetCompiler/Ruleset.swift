@@ -7,15 +7,38 @@ public struct Ruleset: Sendable, Equatable {
     /// Table definitions without elements, one per family, in apply order.
     public let skeleton: [NftFamily: String]
     /// Elements per set. The value is the element's expiry (nil: until removed).
-    public let elements: [SetRef: [String: Date?]]
+    public private(set) var elements: [SetRef: [String: Date?]]
     /// A fingerprint of the skeleton, stored as the tables' comment so the reconciler can
     /// tell a current table from a stale or foreign one without parsing rules.
     public let fingerprint: String
     /// The instant the timeouts were computed against.
-    public let now: Date
+    public private(set) var now: Date
 
     /// Sets whose content is checked by counting (every set except the packet-filled ones).
     public var staticSets: [SetRef] { elements.keys.sorted() }
+
+    /// Applies `delta` in place (the elements are not copied when this value holds the
+    /// only reference, which is what keeps a one-VM change cheap at 10,000 VMs).
+    public mutating func apply(_ delta: RulesetDelta) {
+        for (set, items) in delta.before {
+            for key in items.keys { elements[set]?[key] = nil }
+        }
+        for (set, items) in delta.after {
+            elements[set, default: [:]].merge(items) { _, new in new }
+        }
+        now = delta.now
+    }
+
+    /// The same ruleset with its timeouts counted from `now`, and without the timed
+    /// elements that have expired by then (the kernel has dropped them already). A replace
+    /// long after compiling must not hand an exemption its original length again.
+    public func at(_ now: Date) -> Ruleset {
+        var current = elements
+        for (set, items) in elements where items.values.contains(where: { $0 != nil }) {
+            current[set] = items.filter { _, expiry in expiry.map { $0 > now } ?? true }
+        }
+        return Ruleset(skeleton: skeleton, elements: current, fingerprint: fingerprint, now: now)
+    }
 
     /// One nft script that atomically replaces our tables with this ruleset: it creates each
     /// table if missing, deletes it and defines it anew in the same transaction, so the
@@ -32,7 +55,7 @@ public struct Ruleset: Sendable, Equatable {
             let items = elements[set] ?? [:]
             guard !items.isEmpty else { continue }
             out += "add element \(set.family.rawValue) \(tableName) \(set.name) { "
-            out += items.keys.sorted().map { render($0, expiry: items[$0] ?? nil) }.joined(separator: ", ")
+            out += items.keys.sorted().map { Self.render($0, expiry: items[$0] ?? nil, now: now) }.joined(separator: ", ")
             out += " }\n"
         }
         return out
@@ -42,25 +65,31 @@ public struct Ruleset: Sendable, Equatable {
     /// transaction), or nil when nothing changed or the skeletons differ (then replace).
     public func changes(from old: Ruleset) -> String? {
         guard old.fingerprint == fingerprint else { return nil }
+        return Self.diffScript(before: old.elements, after: elements, now: now)
+    }
+
+    /// One nft script (one transaction) that turns the elements `before` into `after`,
+    /// or nil when they are equal. Deletions come first, so a changed key is re-added.
+    static func diffScript(before: [SetRef: [String: Date?]], after: [SetRef: [String: Date?]], now: Date) -> String? {
         var deletes = ""
         var adds = ""
-        for set in Set(elements.keys).union(old.elements.keys).sorted() {
-            let before = old.elements[set] ?? [:]
-            let after = elements[set] ?? [:]
+        for set in Set(before.keys).union(after.keys).sorted() {
+            let old = before[set] ?? [:]
+            let new = after[set] ?? [:]
             // A timed element the kernel has expired (or will within a second) is not deleted:
             // deleting an element that is already gone makes the whole transaction fail.
-            let removed = before.keys.filter { key in
-                guard after[key] == nil || after[key]! != before[key]! else { return false }
-                if let expiry = before[key]!, expiry <= now.addingTimeInterval(1) { return false }
+            let removed = old.keys.filter { key in
+                guard new[key] == nil || new[key]! != old[key]! else { return false }
+                if let expiry = old[key]!, expiry <= now.addingTimeInterval(1) { return false }
                 return true
             }.sorted()
-            let added = after.keys.filter { key in before[key] == nil || before[key]! != after[key]! }.sorted()
+            let added = new.keys.filter { key in old[key] == nil || old[key]! != new[key]! }.sorted()
             if !removed.isEmpty {
                 deletes += "delete element \(set.family.rawValue) \(tableName) \(set.name) { \(removed.joined(separator: ", ")) }\n"
             }
             if !added.isEmpty {
                 adds += "add element \(set.family.rawValue) \(tableName) \(set.name) { "
-                adds += added.map { render($0, expiry: after[$0] ?? nil) }.joined(separator: ", ")
+                adds += added.map { render($0, expiry: new[$0] ?? nil, now: now) }.joined(separator: ", ")
                 adds += " }\n"
             }
         }
@@ -73,9 +102,21 @@ public struct Ruleset: Sendable, Equatable {
         replaceScript()
     }
 
-    private func render(_ key: String, expiry: Date?) -> String {
+    private static func render(_ key: String, expiry: Date?, now: Date) -> String {
         guard let expiry else { return key }
         let seconds = max(1, Int((expiry.timeIntervalSince(now)).rounded(.up)))
         return "\(key) timeout \(seconds)s"
     }
+}
+
+/// The elements some VMs had and have: what a change of those VMs does to a ruleset.
+public struct RulesetDelta: Sendable, Equatable {
+    var before: [SetRef: [String: Date?]] = [:]
+    var after: [SetRef: [String: Date?]] = [:]
+    let now: Date
+
+    init(now: Date) { self.now = now }
+
+    /// The nft script for this change (one transaction), or nil when nothing changes.
+    public var script: String? { Ruleset.diffScript(before: before, after: after, now: now) }
 }

@@ -65,14 +65,36 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Registers a VM after checking it against every other VM in the same transaction.
+    /// Registers a VM. Address and prefix conflicts are the policy engine's to check (it
+    /// holds every VM in memory); the table's UNIQUE keys still refuse a second VM with the
+    /// same id, interface or MAC, so the store stays consistent on its own.
     public func add(_ vm: VM, actor: String, at now: Date = Date()) throws {
+        do {
+            try db.write { db in
+                let body = try Self.encode(vm)
+                try db.execute(sql: "INSERT INTO vm (id, interface, mac, body) VALUES (?, ?, ?, ?)",
+                               arguments: [vm.id.value, vm.interface.name, vm.mac.description, body])
+                try Self.audit(db, now, actor, "vm.add", "vm/\(vm.id)", before: nil, after: body)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            let message = error.message ?? ""
+            let (field, value) = message.contains("vm.mac") ? ("mac", vm.mac.description)
+                : message.contains("vm.interface") ? ("interface", vm.interface.name) : ("vm id", vm.id.value)
+            throw ValidationError(field: field, value: value, problem: "already used by another registered VM")
+        }
+    }
+
+    /// Registers many VMs in one transaction (an import from an orchestrator, a benchmark
+    /// fleet). The same keys are refused as for `add`; on any refusal nothing is stored.
+    public func add(_ vms: [VM], actor: String, at now: Date = Date()) throws {
         try db.write { db in
-            try checkConflicts(of: vm, with: try Self.vms(db))
-            let body = try Self.encode(vm)
-            try db.execute(sql: "INSERT INTO vm (id, interface, mac, body) VALUES (?, ?, ?, ?)",
-                           arguments: [vm.id.value, vm.interface.name, vm.mac.description, body])
-            try Self.audit(db, now, actor, "vm.add", "vm/\(vm.id)", before: nil, after: body)
+            for vm in vms {
+                let body = try Self.encode(vm)
+                try db.execute(sql: "INSERT INTO vm (id, interface, mac, body) VALUES (?, ?, ?, ?)",
+                               arguments: [vm.id.value, vm.interface.name, vm.mac.description, body])
+                try Self.audit(db, now, actor, "vm.add", "vm/\(vm.id)", before: nil, after: body)
+            }
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import PortcullisCore
 
 /// A deterministic fleet of N VMs for benchmarks: half public (bridged), half restricted,
-/// every one with IPv4, IPv6 and a /64, all inside documentation and shared ranges.
+/// every one with IPv4, IPv6 and a /64 (no two overlapping), inside documentation and shared ranges.
 enum SyntheticFleet {
     static let policy = SitePolicy(
         site: "bench",
@@ -18,7 +18,7 @@ enum SyntheticFleet {
         let mac = String(format: "02:00:00:%02x:%02x:%02x", (i >> 16) & 0xff, hi, lo)
         return try! VM(
             id: "vm-\(i)", tenant: "t-\(i % 97)", contact: nil, interface: "tap\(i)", mac: mac,
-            ipv4: [v4], ipv6: [String(format: "2001:db8:%x::10", i), String(format: "2001:db8:1%x::/64", i & 0xfff)],
+            ipv4: [v4], ipv6: [String(format: "2001:db8:%x::10", i), String(format: "2001:db8:ffff:%x::/64", i)],
             allowedSources: []
         )
     }

@@ -5,6 +5,7 @@ import RulesetCompiler
 
 // Benchmark of the kernel side, run by bench/run inside a throwaway network namespace.
 //   portcullis-bench apply              full apply at 1,000/10,000 VMs, one-VM change, baseline, ratios
+//   portcullis-bench engine             the policy engine end to end at 10,000 VMs (add, remove, reconcile)
 //   portcullis-bench emit N [--linear]  print the ruleset for N VMs (bench/forwarding.sh loads it)
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -19,8 +20,13 @@ case "emit":
     } else {
         print(RulesetCompiler.compile(SyntheticFleet.state(count: count - 1, extra: [labVM])).replaceScript())
     }
-case "apply", nil:
+case "apply":
     ApplyBenchmark.run()
+case "engine":
+    try await EngineBenchmark.run()
+case nil:
+    ApplyBenchmark.run()
+    try await EngineBenchmark.run()
 default:
-    fatalError("usage: portcullis-bench [apply | emit N [--linear]]")
+    fatalError("usage: portcullis-bench [apply | engine | emit N [--linear]]")
 }

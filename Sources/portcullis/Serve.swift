@@ -24,7 +24,7 @@ struct Serve: AsyncParsableCommand {
 
         let store = try SQLiteStore(path: site.storePath)
         let enforcer = Enforcer(logger: logger)
-        let engine = PolicyEngine(policy: site.policy, store: store, kernel: enforcer)
+        let engine = try PolicyEngine(policy: site.policy, store: store, kernel: enforcer)
         do {
             try await engine.start()
         } catch {
@@ -71,8 +71,10 @@ func loadConfig(path: String) throws -> SiteConfig {
     }
 }
 
-/// Keeps the kernel equal to the desired state: a cheap structural check every interval,
-/// a full comparison of set contents every tenth round, and exemption expiry bookkeeping.
+/// Keeps the kernel equal to the desired state. Every interval: exemption expiry
+/// bookkeeping, and a comparison of the kernel with the desired state whenever someone
+/// else committed to the ruleset (the enforcer watches the ruleset generation). Every
+/// sixtieth round a full comparison regardless, in case the generation could not be read.
 struct Reconciler: Service {
     let engine: PolicyEngine
     let interval: PolicyDuration
@@ -88,24 +90,12 @@ struct Reconciler: Service {
             }
             round += 1
             do {
-                if let problem = try await engine.reconcile(deep: round % 10 == 0) {
+                if let problem = try await engine.reconcile(deep: round % 60 == 0) {
                     logger.warning("repaired kernel drift", metadata: ["problem": "\(problem)"])
                 }
             } catch {
                 logger.error("reconcile failed; will retry", metadata: ["error": "\(error)"])
             }
         }
-    }
-}
-
-extension Enforcer: KernelEnforcing {
-    public func listing() async -> String? { currentListing() }
-
-    public func samples() async -> KernelSamples {
-        let counters = counters()
-        return KernelSamples(
-            drops: counters.drops.map { .init(interface: $0.key.interface, kind: $0.key.kind.description, packets: $0.value) },
-            rejected: counters.rejected.map { .init(interface: $0.key.interface, port: $0.key.port, packets: $0.value) },
-            applies: stats.applies, applySeconds: stats.applySeconds, failures: stats.failures, repairs: stats.repairs)
     }
 }

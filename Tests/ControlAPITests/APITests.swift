@@ -14,13 +14,13 @@ actor FakeKernel: KernelEnforcing {
 
     func setRefuse(_ value: Bool) { refuse = value }
 
-    func apply(_ state: DesiredState) async throws {
+    func apply(_ state: DesiredState, changed: Set<VMID>?) async throws {
         if refuse { throw FakeRefusal() }
         applied.append(state)
     }
 
-    func reconcile(_ state: DesiredState, deep: Bool) async throws -> String? {
-        try await apply(state)
+    func reconcile(_ state: DesiredState, changed: Set<VMID>?, deep: Bool) async throws -> String? {
+        try await apply(state, changed: changed)
         return nil
     }
 
@@ -43,7 +43,7 @@ struct APITests {
     func withApp(_ body: @escaping @Sendable (any TestClientProtocol, FakeKernel, SQLiteStore) async throws -> Void) async throws {
         let store = try SQLiteStore(path: ":memory:")
         let kernel = FakeKernel()
-        let engine = PolicyEngine(policy: policy, store: store, kernel: kernel)
+        let engine = try PolicyEngine(policy: policy, store: store, kernel: kernel)
         let app = Application(router: buildRouter(engine: engine))
         try await app.test(.router) { client in try await body(client, kernel, store) }
     }

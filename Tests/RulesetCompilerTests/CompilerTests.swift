@@ -115,3 +115,57 @@ enum Lab {
         #expect(revoked.changes(from: before)?.contains("delete element inet portcullis exempt { \"vmpriv0\" . 25 }") == true)
     }
 }
+
+/// Updating one VM in place must give exactly what a full compile gives, with a script that
+/// touches only that VM's elements.
+@Suite struct IncrementalUpdateTests {
+    static let extra = try! VM(id: "extra", tenant: "t2", contact: nil, interface: "vmextra0", mac: "02:00:00:00:03:01",
+                               ipv4: ["100.64.0.30"], ipv6: ["2001:db8:4::/64"], allowedSources: ["100.64.8.0/24"])
+    static let exemption = Exemption(id: "ex-9", vm: extra.id, ports: try! PortSet(parsing: "25"), reason: "r", grantedBy: "a",
+                                     grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(600))
+
+    /// (before, after, the VM that changed)
+    static let changes: [(DesiredState, DesiredState, VMID)] = [
+        (Lab.state(), Lab.state([Lab.pub, Lab.priv, extra]), extra.id),                                   // add
+        (Lab.state([Lab.pub, Lab.priv, extra]), Lab.state(), extra.id),                                   // remove
+        (Lab.state([Lab.pub, Lab.priv, extra]), Lab.state([Lab.pub, Lab.priv, extra], exemptions: [exemption]), extra.id), // grant
+        (Lab.state([Lab.pub, Lab.priv, extra], exemptions: [exemption]), Lab.state([Lab.pub, Lab.priv, extra]), extra.id), // revoke
+    ]
+
+    @Test(arguments: changes)
+    func updateEqualsFullCompile(before: DesiredState, after: DesiredState, changed: VMID) throws {
+        let applied = RulesetCompiler.compile(before)
+        let delta = try #require(RulesetCompiler.delta(from: before, to: after, changed: [changed]))
+        var updated = applied
+        updated.apply(delta)
+        let full = RulesetCompiler.compile(after)
+        #expect(updated.elements == full.elements)
+        #expect(updated.fingerprint == full.fingerprint)
+        let script = try #require(delta.script)
+        #expect(script == full.changes(from: applied))
+        #expect(script.split(separator: "\n").allSatisfy { $0.contains("vmextra0") && !$0.contains("vmpriv0") && !$0.contains("vmpub0") })
+    }
+
+    @Test func nothingChangedGivesNoScript() throws {
+        let state = Lab.state()
+        let delta = try #require(RulesetCompiler.delta(from: state, to: state, changed: [Lab.priv.id]))
+        #expect(delta.script == nil)
+    }
+
+    @Test func aPolicyChangeIsNotAnUpdate() {
+        let other = SitePolicy(site: "lab-1", publicIPv4: [], restrictedTCPPorts: PortSet([Port(25)!]))
+        let before = Lab.state()
+        #expect(RulesetCompiler.delta(from: before, to: Lab.state(policy: other), changed: []) == nil)
+    }
+
+    @Test func replayingLaterDropsExpiredElementsAndShortensTimeouts() throws {
+        let short = Exemption(id: "ex-s", vm: Lab.priv.id, ports: try PortSet(parsing: "25"), reason: "r", grantedBy: "a",
+                              grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(30))
+        let long = Exemption(id: "ex-l", vm: Lab.priv.id, ports: try PortSet(parsing: "587"), reason: "r", grantedBy: "a",
+                             grantedAt: Lab.now, expiresAt: Lab.now.addingTimeInterval(3600))
+        let ruleset = RulesetCompiler.compile(Lab.state(exemptions: [short, long])).at(Lab.now.addingTimeInterval(600))
+        let script = ruleset.replaceScript()
+        #expect(!script.contains("\"vmpriv0\" . 25 timeout"))
+        #expect(script.contains("\"vmpriv0\" . 587 timeout 3000s"))
+    }
+}

@@ -28,12 +28,18 @@ import Store
         #expect(log[3].after?.contains("100.64.0.10") == true)
     }
 
-    @Test func conflictsAreRefusedInsideTheTransaction() throws {
+    @Test(arguments: [
+        ("other", "tapx", "02:00:00:00:02:01", "mac"),
+        ("other", "vmpriv0", "02:00:00:00:0a:01", "interface"),
+        ("priv", "tapx", "02:00:00:00:0a:01", "vm id"),
+    ])
+    func uniqueKeysAreRefusedInsideTheTransaction(id: String, interface: String, mac: String, field: String) throws {
         let store = try SQLiteStore(path: ":memory:")
         try store.add(vm, actor: "a", at: now)
-        let clash = try VM(id: "other", tenant: "t", contact: nil, interface: "tapx", mac: "02:00:00:00:02:01",
+        let clash = try VM(id: id, tenant: "t", contact: nil, interface: interface, mac: mac,
                            ipv4: [], ipv6: [], allowedSources: [])
-        #expect(throws: ValidationError.self) { try store.add(clash, actor: "a", at: now) }
+        let error = #expect(throws: ValidationError.self) { try store.add(clash, actor: "a", at: now) }
+        #expect(error?.field == field)
         #expect(try store.vms().count == 1)
         #expect(try store.auditLog().count == 1)
     }

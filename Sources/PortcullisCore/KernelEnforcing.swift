@@ -1,12 +1,15 @@
-import PortcullisCore
-
-/// What the engine needs from the kernel side. The daemon plugs in the libnftables
+/// What the policy engine needs from the kernel side. The daemon plugs in the libnftables
 /// enforcer; API tests plug in a fake, so the HTTP layer is tested without root.
 public protocol KernelEnforcing: Sendable {
     /// Loads `state` as one transaction; throws (and changes nothing) if the kernel refuses.
-    func apply(_ state: DesiredState) async throws
+    ///
+    /// `changed` names the VMs whose registration or exemptions differ from the state last
+    /// applied (nil: unknown, compare everything). Naming them lets the enforcer touch only
+    /// those VMs' set elements, so a change costs the same at 10 VMs and at 10,000.
+    func apply(_ state: DesiredState, changed: Set<VMID>?) async throws
     /// Checks the kernel against `state` and repairs drift; returns what was wrong, if anything.
-    func reconcile(_ state: DesiredState, deep: Bool) async throws -> String?
+    /// `changed` as for `apply`.
+    func reconcile(_ state: DesiredState, changed: Set<VMID>?, deep: Bool) async throws -> String?
     /// The full ruleset as last loaded.
     func listing() async -> String?
     /// Prometheus samples keyed by interface name (the engine maps them to VMs).
