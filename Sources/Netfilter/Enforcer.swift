@@ -12,7 +12,7 @@ public actor Enforcer {
     /// The last ruleset the kernel accepted, and the state it was compiled from.
     private var applied: Ruleset?
     private var appliedState: DesiredState?
-    /// Rule counts per chain as the kernel reported them right after our last replace.
+    /// Rule counts per chain of the last replace.
     private var expectedChains: [String: Int] = [:]
     /// Reads the kernel's ruleset generation; nil if it cannot be read (then every
     /// reconcile round compares, as if someone else had committed).
@@ -76,9 +76,7 @@ public actor Enforcer {
     private func replace(with ruleset: Ruleset) throws(NftError) {
         try commit("replace", ruleset.replaceScript())
         applied = ruleset
-        var snapshot = KernelSnapshot()
-        snapshot.absorb(json: (try? readTables(terse: true)) ?? "")
-        expectedChains = snapshot.rulesPerChain
+        expectedChains = ruleset.rulesPerChain
     }
 
     /// Compares the kernel with the last applied ruleset and repairs any drift (a foreign

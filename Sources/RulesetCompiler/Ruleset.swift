@@ -17,6 +17,28 @@ public struct Ruleset: Sendable, Equatable {
     /// Sets whose content is checked by counting (every set except the packet-filled ones).
     public var staticSets: [SetRef] { elements.keys.sorted() }
 
+    /// Rules per chain, keyed "family/chain", as the kernel holds them after a replace: one
+    /// per rule line of the skeleton (hook declarations are not rules). The reconciler
+    /// compares the kernel's counts with these to notice a flushed chain or a deleted rule.
+    public var rulesPerChain: [String: Int] {
+        var counts: [String: Int] = [:]
+        for (family, text) in skeleton {
+            var chain: String?
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                if words.count == 3, words[0] == "chain", words[2] == "{" {
+                    chain = "\(family.rawValue)/\(words[1])"
+                    counts[chain!] = 0
+                } else if words == ["}"] {
+                    chain = nil
+                } else if let chain, let first = words.first, first != "type" {
+                    counts[chain, default: 0] += 1
+                }
+            }
+        }
+        return counts
+    }
+
     /// Applies `delta` in place (the elements are not copied when this value holds the
     /// only reference, which is what keeps a one-VM change cheap at 10,000 VMs).
     public mutating func apply(_ delta: RulesetDelta) {

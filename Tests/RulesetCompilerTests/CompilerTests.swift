@@ -169,3 +169,15 @@ enum Lab {
         #expect(script.contains("\"vmpriv0\" . 587 timeout 3000s"))
     }
 }
+
+@Suite struct RuleCountTests {
+    @Test func rulesPerChainCountsRuleLinesOnly() {
+        let counts = RulesetCompiler.compile(Lab.state()).rulesPerChain
+        #expect(counts["inet/prerouting"] == 1)
+        #expect(counts["inet/forward"] == 1)
+        #expect(counts["inet/restricted_port"] == 2)
+        #expect(counts["bridge/from_vm"] == 3)
+        #expect(counts["arp/vm_arp"] == 5)
+        #expect(counts.keys.contains { $0.hasPrefix("inet/fingerprint_") && counts[$0] == 0 })
+    }
+}
