@@ -80,7 +80,9 @@ let package = Package(
         // Transparent SMTP relay: protocol core (line decoder, session state machine, EHLO filter).
         .target(
             name: "SMTPProxy",
-            dependencies: ["PortcullisCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["PortcullisCore", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore"], swiftSettings: strict),
@@ -91,6 +93,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

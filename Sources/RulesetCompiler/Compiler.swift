@@ -41,11 +41,7 @@ public enum RulesetCompiler {
         for family in NftFamily.allCases {
             for name in staticSetNames(family) { sets[SetRef(family, name)] = [:] }
         }
-        for vm in state.vms {
-            for (set, items) in contribution(of: vm, in: state) {
-                sets[set, default: [:]].merge(items) { old, _ in old }
-            }
-        }
+        for vm in state.vms { contribute(vm, in: state, to: &sets) }
         return sets
     }
 
@@ -53,6 +49,13 @@ public enum RulesetCompiler {
     /// restriction and exemptions. The value is the element's expiry (nil: until removed).
     static func contribution(of vm: VM, in state: DesiredState) -> [SetRef: [String: Date?]] {
         var sets: [SetRef: [String: Date?]] = [:]
+        contribute(vm, in: state, to: &sets)
+        return sets
+    }
+
+    /// Adds one VM's elements to `sets` (written straight into the full compile's sets, so
+    /// compiling 10,000 VMs allocates no per-VM dictionaries).
+    static func contribute(_ vm: VM, in state: DesiredState, to sets: inout [SetRef: [String: Date?]]) {
         func add(_ name: String, _ key: String, in families: [NftFamily], expiry: Date? = nil) {
             for family in families {
                 let ref = SetRef(family, name)
@@ -98,7 +101,6 @@ public enum RulesetCompiler {
                 }
             }
         }
-        return sets
     }
 
     /// The element changes that bring a ruleset compiled from `old` to `new`, recomputing

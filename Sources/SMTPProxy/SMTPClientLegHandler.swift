@@ -56,6 +56,10 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is SMTPRelayShutdownEvent {
+            process(.shutdown)
+            return
+        }
         switch event as? SMTPTLSEvent {
         case .established(let info):
             process(.clientTLSEstablished(info))

@@ -27,6 +27,12 @@ public struct SMTPRelayHooks {
     }
 }
 
+/// Fired (as a user inbound event) on a VM's channel to end its session with a 421: the relay is stopping.
+/// An event rather than a method so the server can send it from any thread through the pipeline.
+public struct SMTPRelayShutdownEvent: Hashable, Sendable {
+    public init() {}
+}
+
 /// Fired (as a user inbound event) by whoever runs a TLS handshake on either leg.
 public enum SMTPTLSEvent: Hashable, Sendable {
     case established(SMTPTLSInfo)

@@ -81,6 +81,16 @@ extension SMTPReply {
     public static let upstreamProtocolError = serviceUnavailable("Upstream mail server protocol error, try again later")
     public static let upstreamTLSFailed = SMTPReply(code: 421, SMTPEnhancedStatus(4, 7, 0), "TLS with upstream mail server failed, try again later")
     public static let timeout = serviceUnavailable("Timeout, closing connection")
+    /// RFC 3463 X.3.2: the system is not accepting network messages (we are stopping).
+    public static let shuttingDown = SMTPReply(code: 421, SMTPEnhancedStatus(4, 3, 2), "Relay shutting down, try again later")
+    /// The relay does not know the connecting address as one of its VMs.
+    public static let unknownSource = SMTPReply(code: 554, SMTPEnhancedStatus(5, 7, 1), "Relay access denied: unknown source address")
+    public static let tooManySessions = SMTPReply(code: 421, SMTPEnhancedStatus(4, 7, 0),
+                                                  "Too many concurrent sessions from this VM, try again later")
+    public static let tooManyConnections = SMTPReply(code: 421, SMTPEnhancedStatus(4, 7, 0),
+                                                     "Too many connections from this VM, try again later")
+    /// The original destination of the connection could not be determined.
+    public static let noDestination = serviceUnavailable("Original destination unknown, closing connection")
     public static func rateLimited(_ reason: String) -> SMTPReply {
         SMTPReply(code: 451, SMTPEnhancedStatus(4, 7, 1), reason)
     }

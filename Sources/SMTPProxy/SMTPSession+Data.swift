@@ -71,6 +71,8 @@ extension SMTPSession {
     }
 
     mutating func record(_ record: SMTPTransactionRecord) {
+        var record = record
+        record.upstreamGreetingDomain = upstreamGreetingDomain
         actions.append(.recordTransaction(record))
     }
 }

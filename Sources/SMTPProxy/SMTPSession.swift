@@ -106,6 +106,8 @@ public struct SMTPSession: Sendable {
     var transaction: Transaction?
     /// We closed the upstream to stop a message; its closure is no news.
     var upstreamClosedByUs = false
+    /// The domain the upstream named in its 220 greeting, for the transaction records.
+    var upstreamGreetingDomain: String?
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -135,6 +137,10 @@ public struct SMTPSession: Sendable {
         case (.spliced, .clientClosed), (.spliced, .upstreamClosed):
             phase = .closed
             return [.closeClient, .closeUpstream]
+        case (.spliced, .shutdown):
+            // The bytes are TLS we cannot speak into; closing is all that is left.
+            phase = .closed
+            return [.closeClient, .closeUpstream]
         case (.spliced, _):
             return []
         case (_, .clientClosed):
@@ -144,11 +150,14 @@ public struct SMTPSession: Sendable {
             return actions
         case (_, .timeout):
             fail(with: .timeout)
+        case (_, .shutdown):
+            fail(with: .shuttingDown)
         case (.connecting, .upstreamConnected):
             phase = .awaitingGreeting
         case (.connecting, .upstreamConnectFailed), (.awaitingGreeting, .upstreamClosed):
             fail(with: .upstreamUnreachable)
         case (.awaitingGreeting, .upstreamReply(let reply)):
+            upstreamGreetingDomain = Self.greetingDomain(of: reply)
             send(reply)
             phase = .commands
             if reply.code == 421 || !reply.isPositiveCompletion && !reply.isPermanentFailure {
@@ -359,6 +368,12 @@ public struct SMTPSession: Sendable {
         // RFC 3207 4.2: the upstream forgot our EHLO; say it again before the VM gets its reply.
         sendUpstream("EHLO \(name)")
         pending.insert(.upstreamReEHLO(ehloName: name), at: 0)
+    }
+
+    /// RFC 5321 4.3.1: the greeting's first word is the server's domain (or address literal).
+    static func greetingDomain(of greeting: SMTPReply) -> String? {
+        let word = greeting.lines[0].prefix(while: { $0 != " " })
+        return word.isEmpty ? nil : String(word)
     }
 
     // MARK: Timers

@@ -19,4 +19,6 @@ public enum SMTPSessionEvent: Hashable, Sendable {
     case rateDecision(SMTPRateDecision)
     /// The timeout last armed with `.setTimeout` expired.
     case timeout
+    /// The relay is stopping: end the session now with a 421 (RFC 5321 3.8), never a silent close.
+    case shutdown
 }

@@ -36,14 +36,16 @@ public struct SMTPTransactionRecord: Hashable, Sendable {
     public var upstreamTLS: SMTPTLSInfo?
     /// The upstream's last reply in this transaction (to the final dot, or the refusal).
     public var upstreamReply: SMTPReply?
+    /// The domain the upstream named in its 220 greeting (RFC 5321 4.3.1), as it claimed it.
+    public var upstreamGreetingDomain: String?
     public var verdict: Verdict
     public var startedAt: Date
     public var endedAt: Date
 
     public init(ehloName: String?, sender: SMTPReversePath, recipientCount: Int = 0, recipientDomains: [String] = [],
                 recipientsRefusedByLimit: Int = 0, sizeBytes: Int = 0, clientTLS: SMTPTLSInfo? = nil,
-                upstreamTLS: SMTPTLSInfo? = nil, upstreamReply: SMTPReply? = nil, verdict: Verdict,
-                startedAt: Date, endedAt: Date) {
+                upstreamTLS: SMTPTLSInfo? = nil, upstreamReply: SMTPReply? = nil, upstreamGreetingDomain: String? = nil,
+                verdict: Verdict, startedAt: Date, endedAt: Date) {
         self.ehloName = ehloName
         self.sender = sender
         self.recipientCount = recipientCount
@@ -53,6 +55,7 @@ public struct SMTPTransactionRecord: Hashable, Sendable {
         self.clientTLS = clientTLS
         self.upstreamTLS = upstreamTLS
         self.upstreamReply = upstreamReply
+        self.upstreamGreetingDomain = upstreamGreetingDomain
         self.verdict = verdict
         self.startedAt = startedAt
         self.endedAt = endedAt
