@@ -32,6 +32,24 @@ public actor PolicyEngine {
         DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions, now: clock())
     }
 
+    /// Changes wait for each other. The actor alone does not serialise them: a change
+    /// suspends while the kernel applies it, and a second change computed from the same
+    /// starting point would then undo the first in memory and in the kernel's books.
+    private var changing = false
+    private var waitingChanges: [CheckedContinuation<Void, Never>] = []
+
+    private func exclusively<T: Sendable>(_ change: () async throws -> T) async throws -> T {
+        while changing {
+            await withCheckedContinuation { waitingChanges.append($0) }
+        }
+        changing = true
+        defer {
+            changing = false
+            if !waitingChanges.isEmpty { waitingChanges.removeFirst().resume() }
+        }
+        return try await change()
+    }
+
     /// Where `id` is, or would be inserted, in the sorted VM list.
     private func position(of id: VMID) -> (index: Int, found: Bool) {
         var low = 0
@@ -59,6 +77,10 @@ public actor PolicyEngine {
 
     /// Loads the stored policy into the kernel (daemon start: an atomic replace, no flush).
     public func start() async throws {
+        try await exclusively { try await startNow() }
+    }
+
+    private func startNow() async throws {
         _ = try retireExpiredExemptions()
         try await kernel.apply(state(), changed: nil)
     }
@@ -66,6 +88,10 @@ public actor PolicyEngine {
     /// One reconciler round: retire expired exemptions, then compare and repair.
     @discardableResult
     public func reconcile(deep: Bool) async throws -> String? {
+        try await exclusively { try await reconcileNow(deep: deep) }
+    }
+
+    private func reconcileNow(deep: Bool) async throws -> String? {
         let changed = try retireExpiredExemptions()
         let problem = try await kernel.reconcile(state(), changed: changed, deep: deep)
         lastReconcile = clock()
@@ -88,6 +114,10 @@ public actor PolicyEngine {
     /// Checks the VM against every other, loads it into the kernel, then stores it. If the
     /// store fails, the kernel is brought back to the stored state.
     public func add(_ vm: VM, actor: String) async throws -> VMView {
+        try await exclusively { try await addNow(vm, actor: actor) }
+    }
+
+    private func addNow(_ vm: VM, actor: String) async throws -> VMView {
         try checkConflicts(of: vm, with: registeredVMs)
         var next = registeredVMs
         next.insert(vm, at: position(of: vm.id).index)
@@ -104,6 +134,10 @@ public actor PolicyEngine {
     }
 
     public func remove(_ id: VMID, actor: String) async throws -> VM {
+        try await exclusively { try await removeNow(id, actor: actor) }
+    }
+
+    private func removeNow(_ id: VMID, actor: String) async throws -> VM {
         let (index, found) = position(of: id)
         guard found else { throw NotFound(kind: "VM", id: id.value) }
         var next = registeredVMs
@@ -130,6 +164,10 @@ public actor PolicyEngine {
     }
 
     public func grant(_ request: ExemptionRequest, actor: String) async throws -> Exemption {
+        try await exclusively { try await grantNow(request, actor: actor) }
+    }
+
+    private func grantNow(_ request: ExemptionRequest, actor: String) async throws -> Exemption {
         let now = clock()
         guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
         let id = "ex-" + UUID().uuidString.prefix(8).lowercased()
@@ -147,6 +185,10 @@ public actor PolicyEngine {
     }
 
     public func revoke(_ id: String, actor: String) async throws -> Exemption {
+        try await exclusively { try await revokeNow(id, actor: actor) }
+    }
+
+    private func revokeNow(_ id: String, actor: String) async throws -> Exemption {
         guard let exemption = storedExemptions.first(where: { $0.id == id }) else { throw NotFound(kind: "exemption", id: id) }
         let next = storedExemptions.filter { $0.id != id }
         try await kernel.apply(state(exemptions: next), changed: [exemption.vm])

@@ -9,7 +9,7 @@ public struct SiteConfig: Sendable, Decodable {
     /// How often the reconciler compares the kernel with the desired state.
     public let reconcileInterval: PolicyDuration
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case site, exemptions, store, api, reconcile
         case publicIPv4 = "public_ipv4"
         case restrictedPorts = "restricted_ports"
@@ -17,18 +17,43 @@ public struct SiteConfig: Sendable, Decodable {
 
     struct RestrictedPorts: Decodable {
         let tcp: [Port]
-        enum CodingKeys: String, CodingKey { case tcp }
+        enum CodingKeys: String, CodingKey, CaseIterable { case tcp }
         init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "restricted_ports")
             let c = try decoder.container(keyedBy: CodingKeys.self)
             tcp = try c.decodeIfPresent([Port].self, forKey: .tcp) ?? []
         }
     }
 
-    struct StoreSection: Decodable { let sqlite: String }
-    struct APISection: Decodable { let socket: String? }
-    struct ReconcileSection: Decodable { let interval: PolicyDuration? }
+    struct StoreSection: Decodable {
+        let sqlite: String
+        enum CodingKeys: String, CodingKey, CaseIterable { case sqlite }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "store")
+            sqlite = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .sqlite)
+        }
+    }
+
+    struct APISection: Decodable {
+        let socket: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case socket }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "api")
+            socket = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .socket)
+        }
+    }
+
+    struct ReconcileSection: Decodable {
+        let interval: PolicyDuration?
+        enum CodingKeys: String, CodingKey, CaseIterable { case interval }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "reconcile")
+            interval = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(PolicyDuration.self, forKey: .interval)
+        }
+    }
 
     public init(from decoder: any Decoder) throws {
+        try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: nil)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let site = try c.decode(String.self, forKey: .site)
         _ = try parseIdentifier(site, field: "site")

@@ -33,13 +33,14 @@ public struct ExemptionPolicy: Hashable, Sendable, Codable {
         self.maxDuration = maxDuration
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case allowed
         case defaultDuration = "default_duration"
         case maxDuration = "max_duration"
     }
 
     public init(from decoder: any Decoder) throws {
+        try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "exemptions")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = ExemptionPolicy()
         allowed = try c.decodeIfPresent(Bool.self, forKey: .allowed) ?? defaults.allowed

@@ -11,11 +11,16 @@ import Store
 actor FakeKernel: KernelEnforcing {
     var applied: [DesiredState] = []
     var refuse = false
+    /// Suspends inside every apply, as the real enforcer does while libnftables runs, so
+    /// that concurrent changes get the chance to interleave.
+    var suspend = false
 
     func setRefuse(_ value: Bool) { refuse = value }
+    func setSuspend(_ value: Bool) { suspend = value }
 
     func apply(_ state: DesiredState, changed: Set<VMID>?) async throws {
         if refuse { throw FakeRefusal() }
+        if suspend { try await Task.sleep(for: .milliseconds(5)) }
         applied.append(state)
     }
 
@@ -109,6 +114,29 @@ struct APITests {
             #expect(try store.vms().isEmpty)
             #expect(try store.auditLog().isEmpty)
         }
+    }
+
+    /// Twenty VMs registered at once: none may be lost in memory, in the store, or in the
+    /// state last handed to the kernel.
+    @Test func concurrentChangesAreSerialised() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let kernel = FakeKernel()
+        await kernel.setSuspend(true)
+        let engine = try PolicyEngine(policy: policy, store: store, kernel: kernel)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    let vm = try VM(id: "vm\(i)", tenant: "t", contact: nil, interface: "tap\(i)",
+                                    mac: String(format: "02:00:00:00:0b:%02x", i), ipv4: ["100.64.1.\(i + 1)"], ipv6: [], allowedSources: [])
+                    _ = try await engine.add(vm, actor: "test")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await engine.vms().count == 20)
+        #expect(try store.vms().count == 20)
+        #expect(await kernel.applied.last?.vms.count == 20)
+        #expect(await kernel.applied.map(\.vms.count) == Array(1...20))
     }
 
     @Test func exemptionLifecycle() async throws {

@@ -149,6 +149,20 @@ enum Fixtures {
         #expect(config.policy.exemptions.allowed)
     }
 
+    @Test(arguments: [
+        (#"{"site": "s", "restricted_port": {"tcp": [25]}}"#, "restricted_port"),
+        (#"{"site": "s", "restricted_ports": {"tpc": [25]}}"#, "restricted_ports.tpc"),
+        (#"{"site": "s", "exemptions": {"max": "1d"}}"#, "exemptions.max"),
+        (#"{"site": "s", "store": {"sqlite": "/x", "postgres": "y"}}"#, "store.postgres"),
+        (#"{"site": "s", "api": {"sock": "/x"}}"#, "api.sock"),
+        (#"{"site": "s", "reconcile": {"every": "1s"}}"#, "reconcile.every"),
+    ])
+    func refusesUnknownKeysNamingThem(json: String, path: String) {
+        let error = #expect(throws: ValidationError.self) { try JSONDecoder().decode(SiteConfig.self, from: Data(json.utf8)) }
+        #expect(error?.field == path)
+        #expect(error?.problem.contains("known keys:") == true)
+    }
+
     @Test func refusesBadPrefix() {
         let json = #"{"site": "lab-1", "public_ipv4": ["203.0.113.1/24"]}"#
         #expect(throws: (any Error).self) { try JSONDecoder().decode(SiteConfig.self, from: Data(json.utf8)) }
