@@ -17,19 +17,38 @@ public actor PolicyEngine {
     /// are kept sorted by id, the order `DesiredState` wants, so building one stays linear.
     private var registeredVMs: [VM] = []
     private var storedExemptions: [Exemption] = []
+    /// Reads a bridge's MAC address from the host (nil: no such bridge).
+    private let bridgeAddress: @Sendable (InterfaceName) -> MACAddress?
+    /// The bridges of registered VMs and their addresses, refreshed every reconcile round
+    /// (an auto-assigned bridge address changes when ports come and go).
+    private var bridgeMACs: [InterfaceName: MACAddress] = [:]
 
     public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
-                clock: @escaping @Sendable () -> Date = { Date() }) throws {
+                clock: @escaping @Sendable () -> Date = { Date() },
+                bridgeAddress: @escaping @Sendable (InterfaceName) -> MACAddress? = { _ in nil }) throws {
         self.policy = policy
         self.store = store
         self.kernel = kernel
         self.clock = clock
+        self.bridgeAddress = bridgeAddress
         registeredVMs = try store.vms().sorted { $0.id < $1.id }
         storedExemptions = try store.exemptions()
     }
 
     func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil) -> DesiredState {
-        DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions, now: clock())
+        DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions, now: clock(),
+                     bridgeMACs: bridgeMACs)
+    }
+
+    /// Looks up the address of every bridge the VMs use; returns the VMs on bridges whose
+    /// address changed (their divert elements must follow).
+    private func refreshBridges(for vms: [VM]) -> Set<VMID> {
+        var fresh: [InterfaceName: MACAddress] = [:]
+        for bridge in Set(vms.compactMap(\.bridge)) { fresh[bridge] = bridgeAddress(bridge) }
+        guard fresh != bridgeMACs else { return [] }
+        let moved = Set(fresh.keys).union(bridgeMACs.keys).filter { fresh[$0] != bridgeMACs[$0] }
+        bridgeMACs = fresh
+        return Set(vms.filter { $0.bridge.map(moved.contains) ?? false }.map(\.id))
     }
 
     /// Changes wait for each other. The actor alone does not serialise them: a change
@@ -82,6 +101,7 @@ public actor PolicyEngine {
 
     private func startNow() async throws {
         _ = try retireExpiredExemptions()
+        _ = refreshBridges(for: registeredVMs)
         try await kernel.apply(state(), changed: nil)
     }
 
@@ -92,8 +112,15 @@ public actor PolicyEngine {
     }
 
     private func reconcileNow(deep: Bool) async throws -> String? {
-        let changed = try retireExpiredExemptions()
-        let problem = try await kernel.reconcile(state(), changed: changed, deep: deep)
+        let knownBridges = bridgeMACs
+        let changed = try retireExpiredExemptions().union(refreshBridges(for: registeredVMs))
+        let problem: String?
+        do {
+            problem = try await kernel.reconcile(state(), changed: changed, deep: deep)
+        } catch {
+            bridgeMACs = knownBridges  // the kernel did not take the new addresses: retry next round
+            throw error
+        }
         lastReconcile = clock()
         if let problem { lastProblem = problem }
         return problem
@@ -121,6 +148,9 @@ public actor PolicyEngine {
         try checkConflicts(of: vm, with: registeredVMs)
         var next = registeredVMs
         next.insert(vm, at: position(of: vm.id).index)
+        if let bridge = vm.bridge, bridgeMACs[bridge] == nil, let address = bridgeAddress(bridge) {
+            bridgeMACs[bridge] = address
+        }
         let nextState = state(vms: next)
         try await kernel.apply(nextState, changed: [vm.id])
         do {

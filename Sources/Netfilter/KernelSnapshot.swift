@@ -21,7 +21,7 @@ struct KernelSnapshot {
                 rulesPerChain["\(family)/\(name)", default: 0] += 0
             } else if let rule = object["rule"] as? [String: Any], let family = rule["family"] as? String, let name = rule["chain"] as? String {
                 rulesPerChain["\(family)/\(name)", default: 0] += 1
-            } else if let set = object["set"] as? [String: Any], let family = (set["family"] as? String).flatMap(NftFamily.init),
+            } else if let set = (object["set"] ?? object["map"]) as? [String: Any], let family = (set["family"] as? String).flatMap(NftFamily.init),
                       let name = set["name"] as? String {
                 let elements = set["elem"] as? [Any] ?? []
                 elementCounts[SetRef(family, name)] = elements.count

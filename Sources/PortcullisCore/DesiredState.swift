@@ -8,9 +8,14 @@ public struct DesiredState: Hashable, Sendable {
     /// Only exemptions still active at `now`.
     public let exemptions: [Exemption]
     public let now: Date
+    /// The MAC address of each bridge the VMs are ports of, as the host reports it now.
+    /// A bridge whose address is unknown (missing, not a bridge) is simply absent.
+    public let bridgeMACs: [InterfaceName: MACAddress]
 
-    public init(policy: SitePolicy, vms: [VM], exemptions: [Exemption], now: Date) {
+    public init(policy: SitePolicy, vms: [VM], exemptions: [Exemption], now: Date,
+                bridgeMACs: [InterfaceName: MACAddress] = [:]) {
         self.policy = policy
+        self.bridgeMACs = bridgeMACs
         self.vms = vms.sorted { $0.id < $1.id }
         self.exemptions = exemptions.filter { $0.isActive(at: now) }.sorted { $0.id < $1.id }
         self.now = now

@@ -12,11 +12,18 @@ public struct VM: Hashable, Sendable, Codable {
     public let ipv6: [IPv6Network]
     /// Extra source prefixes the VM may use ("allowed address pairs"), e.g. a VRRP address.
     public let allowedSources: [IPNetwork]
+    /// The Linux bridge the VM's interface is a port of, when it is bridged. The bridge
+    /// family has no `reject` on this kernel; knowing the bridge lets a refused connection
+    /// be handed to the host to answer with a TCP reset instead of timing out.
+    public let bridge: InterfaceName?
 
     public init(
         id: VMID, tenant: TenantID, contact: EmailAddress?, interface: InterfaceName, mac: MACAddress,
-        ipv4: [IPv4Address], ipv6: [IPv6Network], allowedSources: [IPNetwork]
+        ipv4: [IPv4Address], ipv6: [IPv6Network], allowedSources: [IPNetwork], bridge: InterfaceName? = nil
     ) throws(ValidationError) {
+        if let bridge, bridge == interface {
+            throw ValidationError(field: "bridge", value: bridge.name, problem: "is the VM's own interface; give the bridge it is a port of")
+        }
         for address in ipv4 where address.isUnspecified || address.isMulticastOrBroadcast {
             throw ValidationError(field: "ipv4", value: address.description, problem: "a VM address must be a unicast address")
         }
@@ -37,12 +44,13 @@ public struct VM: Hashable, Sendable, Codable {
         self.ipv4 = ipv4.sorted()
         self.ipv6 = ipv6
         self.allowedSources = allowedSources
+        self.bridge = bridge
     }
 
     /// Parses every field from text, naming the field in the error.
     public init(
         id: String, tenant: String, contact: String?, interface: String, mac: String,
-        ipv4: [String], ipv6: [String], allowedSources: [String]
+        ipv4: [String], ipv6: [String], allowedSources: [String], bridge: String? = nil
     ) throws(ValidationError) {
         var v4: [IPv4Address] = []
         for text in ipv4 { v4.append(try IPv4Address(parsing: text, field: "ipv4")) }
@@ -56,7 +64,8 @@ public struct VM: Hashable, Sendable, Codable {
             contact: try contact.map { text throws(ValidationError) in try EmailAddress(parsing: text) },
             interface: try InterfaceName(parsing: interface),
             mac: try MACAddress(parsing: mac),
-            ipv4: v4, ipv6: v6, allowedSources: extra
+            ipv4: v4, ipv6: v6, allowedSources: extra,
+            bridge: try bridge.map { text throws(ValidationError) in try InterfaceName(parsing: text, field: "bridge") }
         )
     }
 
@@ -67,7 +76,7 @@ public struct VM: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, tenant, contact, interface, mac, ipv4, ipv6
+        case id, tenant, contact, interface, mac, ipv4, ipv6, bridge
         case allowedSources = "allow_source"
     }
 
@@ -81,7 +90,8 @@ public struct VM: Hashable, Sendable, Codable {
             mac: try c.decode(MACAddress.self, forKey: .mac),
             ipv4: try c.decodeIfPresent([IPv4Address].self, forKey: .ipv4) ?? [],
             ipv6: try c.decodeIfPresent([IPv6Network].self, forKey: .ipv6) ?? [],
-            allowedSources: try c.decodeIfPresent([IPNetwork].self, forKey: .allowedSources) ?? []
+            allowedSources: try c.decodeIfPresent([IPNetwork].self, forKey: .allowedSources) ?? [],
+            bridge: try c.decodeIfPresent(InterfaceName.self, forKey: .bridge)
         )
     }
 }

@@ -95,6 +95,9 @@ public enum RulesetCompiler {
         }
         if state.policy.accessType(of: vm) == .restricted {
             add("restricted", port, in: ip)
+            if let bridge = vm.bridge, let bridgeMAC = state.bridgeMACs[bridge] {
+                add("vm_bridge_mac", "\(port) : \(bridgeMAC)", in: [.bridge])
+            }
             for exemption in state.exemptions(for: vm.id) {
                 for exempted in exemption.ports {
                     add("exempt", "\(port) . \(exempted)", in: ip, expiry: exemption.expiresAt)
@@ -122,7 +125,9 @@ public enum RulesetCompiler {
 
     static func staticSetNames(_ family: NftFamily) -> [String] {
         switch family {
-        case .bridge, .inet:
+        case .bridge:
+            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt", "vm_bridge_mac"]
+        case .inet:
             ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt"]
         case .arp:
             ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net"]
@@ -245,11 +250,36 @@ public enum RulesetCompiler {
         """
     }
 
+    /// The mark of a bridged frame handed to the host to be refused (see `divertChains`).
+    static let divertMark = "0x50430001"
+
+    /// A restricted bridged VM's connection to a restricted port, answered with a TCP reset.
+    /// The bridge family cannot `reject` on this kernel (no CONFIG_NFT_BRIDGE_REJECT), so
+    /// the frame is addressed to the bridge itself and marked; the host's IP stack sees it
+    /// in `inet portcullis prerouting` and rejects it there. A VM whose bridge address is
+    /// unknown misses the map lookup and is dropped by the bridge forward chain instead.
+    static func divertChains(_ policy: SitePolicy) -> String {
+        guard !policy.restrictedTCPPorts.isEmpty else { return "" }
+        return """
+            chain divert {
+                type filter hook prerouting priority -300; policy accept;
+                iifname @restricted tcp dport { \(policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")) } goto restricted_divert
+            }
+
+            chain restricted_divert {
+                iifname . tcp dport @exempt return
+                ether daddr set iifname map @vm_bridge_mac meta pkttype set host meta mark set \(divertMark) update @rejected { iifname . tcp dport }
+            }
+
+        """
+    }
+
     static func bridgeTable(_ policy: SitePolicy) -> String {
         """
         table bridge portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
+
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
                 iifname @vm_ports goto from_vm
@@ -261,7 +291,7 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(restrictedChain(policy, verdict: "drop"))    }
@@ -277,7 +307,7 @@ public enum RulesetCompiler {
         \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
-                iifname @vm_ports goto from_vm
+        \(policy.restrictedTCPPorts.isEmpty ? "" : "        meta mark \(divertMark) reject with tcp reset\n")        iifname @vm_ports goto from_vm
             }
 
             chain from_vm {

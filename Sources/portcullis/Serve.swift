@@ -24,7 +24,7 @@ struct Serve: AsyncParsableCommand {
 
         let store = try SQLiteStore(path: site.storePath)
         let enforcer = Enforcer(logger: logger)
-        let engine = try PolicyEngine(policy: site.policy, store: store, kernel: enforcer)
+        let engine = try PolicyEngine(policy: site.policy, store: store, kernel: enforcer, bridgeAddress: bridgeAddress)
         do {
             try await engine.start()
         } catch {
@@ -98,4 +98,13 @@ struct Reconciler: Service {
             }
         }
     }
+}
+
+/// A bridge's MAC address as the kernel reports it in sysfs (of this network namespace);
+/// nil when there is no such interface or it is not a bridge.
+@Sendable func bridgeAddress(_ bridge: InterfaceName) -> MACAddress? {
+    let directory = "/sys/class/net/\(bridge.name)"
+    guard FileManager.default.fileExists(atPath: directory + "/bridge"),
+          let text = try? String(contentsOfFile: directory + "/address", encoding: .utf8) else { return nil }
+    return try? MACAddress(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
 }

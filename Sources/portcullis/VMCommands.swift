@@ -19,10 +19,11 @@ struct VMCommand: AsyncParsableCommand {
         @Option(help: "An IPv6 address or prefix of the VM (repeatable).") var ipv6: [String] = []
         @Option(name: .customLong("allow-source"), help: "An extra source prefix the VM may use (repeatable).") var allowSource: [String] = []
         @Option(help: "Contact e-mail for notices.") var contact: String?
+        @Option(help: "The Linux bridge the interface is a port of, if bridged (lets refused connections get a TCP reset).") var bridge: String?
 
         func run() async throws {
             let body = VMRequest(id: id, tenant: tenant, contact: contact, interface: interface, mac: mac,
-                                 ipv4: ipv4, ipv6: ipv6, allowSource: allowSource)
+                                 ipv4: ipv4, ipv6: ipv6, allowSource: allowSource, bridge: bridge)
             try options.call("POST", "/v1/vms", body: body, as: VMView.self) { "registered \(describe($0))" }
         }
     }
@@ -45,6 +46,7 @@ struct VMCommand: AsyncParsableCommand {
             try options.call("GET", "/v1/vms/\(try VMID(parsing: id))", as: VMView.self) { view in
                 var lines = [describe(view), "  tenant: \(view.vm.tenant)", "  mac: \(view.vm.mac)",
                              "  contact: \(view.vm.contact?.value ?? "-")",
+                             "  bridge: \(view.vm.bridge?.name ?? "- (routed)")",
                              "  allowed extra sources: \(view.vm.allowedSources.map(\.description).joined(separator: ", "))"]
                 for exemption in view.exemptions { lines.append("  " + describeExemption(exemption)) }
                 return lines.joined(separator: "\n")

@@ -173,11 +173,37 @@ enum Lab {
 @Suite struct RuleCountTests {
     @Test func rulesPerChainCountsRuleLinesOnly() {
         let counts = RulesetCompiler.compile(Lab.state()).rulesPerChain
-        #expect(counts["inet/prerouting"] == 1)
+        #expect(counts["inet/prerouting"] == 2)
+        #expect(counts["bridge/restricted_divert"] == 2)
         #expect(counts["inet/forward"] == 1)
         #expect(counts["inet/restricted_port"] == 2)
         #expect(counts["bridge/from_vm"] == 3)
         #expect(counts["arp/vm_arp"] == 5)
         #expect(counts.keys.contains { $0.hasPrefix("inet/fingerprint_") && counts[$0] == 0 })
+    }
+}
+
+@Suite struct BridgeDivertTests {
+    static let bridged = try! VM(id: "brpriv", tenant: "t1", contact: nil, interface: "vmbrp0", mac: "02:00:00:00:04:01",
+                                 ipv4: ["198.51.100.10"], ipv6: [], allowedSources: [], bridge: "br0")
+    static let brMAC = try! MACAddress(parsing: "02:00:00:00:00:fe")
+
+    func map(_ vms: [VM], bridgeMACs: [InterfaceName: MACAddress]) -> Set<String> {
+        let state = DesiredState(policy: Lab.policy, vms: vms, exemptions: [], now: Lab.now, bridgeMACs: bridgeMACs)
+        return Set(RulesetCompiler.compile(state).elements[SetRef(.bridge, "vm_bridge_mac")]!.keys)
+    }
+
+    @Test func restrictedBridgedVMIsDivertedToItsBridge() {
+        #expect(map([Self.bridged, Lab.priv], bridgeMACs: [Self.bridged.bridge!: Self.brMAC]) == ["\"vmbrp0\" : 02:00:00:00:00:fe"])
+    }
+
+    @Test func unknownBridgeAddressMeansNoDivert() {
+        #expect(map([Self.bridged], bridgeMACs: [:]).isEmpty)
+    }
+
+    @Test func publicBridgedVMIsNeverDiverted() throws {
+        let publicBridged = try VM(id: "pubbr", tenant: "t1", contact: nil, interface: "vmpb0", mac: "02:00:00:00:05:01",
+                                   ipv4: ["203.0.113.50"], ipv6: [], allowedSources: [], bridge: "br0")
+        #expect(map([publicBridged], bridgeMACs: [publicBridged.bridge!: Self.brMAC]).isEmpty)
     }
 }

@@ -15,7 +15,10 @@ VMS = {
             "--ipv4", "203.0.113.10", "--ipv6", "2001:db8:1::10", "--contact", "noc@acme.example"],
     "priv": ["--tenant", "acme", "--interface", "vmpriv0", "--mac", "02:00:00:00:02:01",
              "--ipv4", "100.64.0.10", "--ipv6", "2001:db8:2::10", "--contact", "noc@acme.example"],
+    "brpriv": ["--tenant", "globex", "--interface", "vmbrp0", "--mac", "02:00:00:00:04:01", "--bridge", "br0",
+               "--ipv4", "198.51.100.10", "--ipv6", "2001:db8:1::40"],
 }
+INTERFACES = {"pub": "vmpub0", "priv": "vmpriv0", "brpriv": "vmbrp0"}
 
 
 def run(*args, check=True, timeout=30, **kw):
@@ -25,7 +28,7 @@ def run(*args, check=True, timeout=30, **kw):
 class Lab:
     def __init__(self, prefix):
         self.prefix = prefix
-        self.hv, self.net, self.pub, self.priv = (f"{prefix}-{n}" for n in ("hv", "net", "pub", "priv"))
+        self.hv, self.net, self.pub, self.priv, self.brpriv = (f"{prefix}-{n}" for n in ("hv", "net", "pub", "priv", "brpriv"))
         self.run_dir = Path(f"/run/portcullis-lab/{prefix}")
         self.socket = self.run_dir / "api.sock"
         self.config = self.run_dir / "site.yaml"
@@ -71,8 +74,7 @@ reconcile: {{ interval: 1s }}
         return samples
 
     def drops(self, vm, kind):
-        iface = "vmpub0" if vm == "pub" else "vmpriv0"
-        return self.metrics().get(f'portcullis_dropped_packets_total{{vm="{vm}",interface="{iface}",kind="{kind}"}}', 0)
+        return self.metrics().get(f'portcullis_dropped_packets_total{{vm="{vm}",interface="{INTERFACES[vm]}",kind="{kind}"}}', 0)
 
     # --- the network ------------------------------------------------------
     def ns(self, name):

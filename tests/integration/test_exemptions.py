@@ -37,3 +37,14 @@ def test_revoke_closes_immediately(lab):
 def test_exemption_for_public_vm_is_refused(lab):
     result = lab.cli("exemption", "grant", "pub", "--ports", "25", "--reason", "x", check=False)
     assert result.returncode != 0 and "public IPv4" in result.stderr
+
+
+def test_exemption_opens_a_bridged_restricted_vm(lab):
+    assert lab.probe("brpriv", "203.0.113.1", 25) == "reset"
+    out = lab.cli("exemption", "grant", "brpriv", "--ports", "25", "--reason", "lab", "--expires", "1h").stdout
+    exemption_id = out.split()[1]
+    assert lab.probe("brpriv", "203.0.113.1", 25) == "open"
+    assert lab.probe("brpriv", "2001:db8:1::1", 25) == "open"
+    assert lab.probe("brpriv", "203.0.113.1", 465) == "reset"
+    lab.cli("exemption", "revoke", exemption_id)
+    assert lab.probe("brpriv", "203.0.113.1", 25) == "reset"

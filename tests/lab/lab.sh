@@ -5,20 +5,22 @@
 #
 #   PREFIX-pub  (public VM, bridged)   eth0 02:00:00:00:01:01 203.0.113.10/24 2001:db8:1::10/64
 #        |  vmpub0 (port of br0)
-#   PREFIX-hv   br0 02:00:00:00:00:fe 203.0.113.2/24 2001:db8:1::2/64, uplink up0 on br0
+#   PREFIX-brpriv (restricted VM, bridged) eth0 02:00:00:00:04:01 198.51.100.10/24 2001:db8:1::40/64
+#        |  vmbrp0 (port of br0)
+#   PREFIX-hv   br0 02:00:00:00:00:fe 203.0.113.2/24 198.51.100.2/24 2001:db8:1::2/64, uplink up0 on br0
 #        |  vmpriv0 (routed: 100.64.0.1/24, 2001:db8:2::1/64; NAT to 203.0.113.2 via table ip labnat)
 #   PREFIX-priv (private VM, routed)   eth0 02:00:00:00:02:01 100.64.0.10/24 2001:db8:2::10/64
-#   PREFIX-net  eth0 203.0.113.1/24 2001:db8:1::1/64; listeners on 25, 465, 587, 443 (v4+v6)
+#   PREFIX-net  eth0 203.0.113.1/24 198.51.100.1/24 2001:db8:1::1/64; listeners on 25, 465, 587, 443 (v4+v6)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 action=${1:?usage: lab.sh up|down PREFIX}
 prefix=${2:?usage: lab.sh up|down PREFIX}
-hv=$prefix-hv net=$prefix-net pub=$prefix-pub priv=$prefix-priv
+hv=$prefix-hv net=$prefix-net pub=$prefix-pub priv=$prefix-priv brpriv=$prefix-brpriv
 run=/run/portcullis-lab/$prefix
 PY=/usr/bin/python3
 
 down() {
-  for ns in "$pub" "$priv" "$net" "$hv"; do
+  for ns in "$pub" "$priv" "$brpriv" "$net" "$hv"; do
     if ip netns list | grep -qw "$ns"; then
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
       ip netns del "$ns" 2>/dev/null || true
@@ -30,7 +32,7 @@ down() {
 up() {
   trap 'echo "lab.sh: set-up failed; tearing down" >&2; down' ERR
   mkdir -p "$run"
-  for ns in "$hv" "$net" "$pub" "$priv"; do
+  for ns in "$hv" "$net" "$pub" "$priv" "$brpriv"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
   done
@@ -40,12 +42,14 @@ up() {
   ip -n "$hv" link add br0 type bridge
   ip -n "$hv" link set br0 address 02:00:00:00:00:fe up
   ip -n "$hv" addr add 203.0.113.2/24 dev br0
+  ip -n "$hv" addr add 198.51.100.2/24 dev br0
   ip -n "$hv" addr add 2001:db8:1::2/64 dev br0 nodad
   # Uplink to the internet.
   ip link add up0 netns "$hv" type veth peer name eth0 netns "$net"
   ip -n "$hv" link set up0 master br0 up
   ip -n "$net" link set eth0 up
   ip -n "$net" addr add 203.0.113.1/24 dev eth0
+  ip -n "$net" addr add 198.51.100.1/24 dev eth0
   ip -n "$net" addr add 2001:db8:1::1/64 dev eth0 nodad
   ip -n "$net" addr add 198.51.100.25/32 dev lo
   ip -n "$net" addr add 2001:db8:25::25/128 dev lo
@@ -58,6 +62,14 @@ up() {
   ip -n "$pub" addr add 2001:db8:1::10/64 dev eth0 nodad
   ip -n "$pub" route add default via 203.0.113.1
   ip -n "$pub" -6 route add default via 2001:db8:1::1
+  # Restricted VM, bridged: no public IPv4 (198.51.100.0/24 is not in the site's public_ipv4).
+  ip link add vmbrp0 netns "$hv" type veth peer name eth0 netns "$brpriv"
+  ip -n "$hv" link set vmbrp0 master br0 up
+  ip -n "$brpriv" link set eth0 address 02:00:00:00:04:01 up
+  ip -n "$brpriv" addr add 198.51.100.10/24 dev eth0
+  ip -n "$brpriv" addr add 2001:db8:1::40/64 dev eth0 nodad
+  ip -n "$brpriv" route add default via 198.51.100.1
+  ip -n "$brpriv" -6 route add default via 2001:db8:1::1
   # Private VM, routed with NAT for IPv4 and a routed public IPv6.
   ip link add vmpriv0 netns "$hv" type veth peer name eth0 netns "$priv"
   ip -n "$hv" link set vmpriv0 up
@@ -80,6 +92,7 @@ LAB_HV=$hv
 LAB_NET=$net
 LAB_PUB=$pub
 LAB_PRIV=$priv
+LAB_BRPRIV=$brpriv
 LAB_RUN=$run
 ENV
   # Wait until both VMs reach the internet on v4 and v6 (link-local and NDP settle).
@@ -87,7 +100,9 @@ ENV
     if ip netns exec "$pub" "$PY" "$here/peer.py" probe 203.0.113.1 443 --timeout 0.5 | grep -q open &&
        ip netns exec "$pub" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open &&
        ip netns exec "$priv" "$PY" "$here/peer.py" probe 203.0.113.1 443 --timeout 0.5 | grep -q open &&
-       ip netns exec "$priv" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open; then
+       ip netns exec "$priv" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open &&
+       ip netns exec "$brpriv" "$PY" "$here/peer.py" probe 203.0.113.1 443 --timeout 0.5 | grep -q open &&
+       ip netns exec "$brpriv" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open; then
       trap - ERR
       return 0
     fi
