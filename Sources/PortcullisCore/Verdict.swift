@@ -47,10 +47,12 @@ public func verdict(for vm: VM, flow: Flow, in state: DesiredState) -> Verdict {
         return Verdict(decision: .allowed, rule: "set exempt contains \"\(vm.interface)\" . \(flow.port)",
                        reason: "exemption \(exemption.id) opens port \(flow.port) until \(iso8601(exemption.expiresAt))", exemption: exemption)
     }
+    let ports = policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")
     return Verdict(
         decision: .rejected,
-        rule: "forward: iifname @restricted tcp dport { \(policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")) } goto restricted_port"
-            + " -> reject with tcp reset (routed ports) / drop (bridged ports)",
+        rule: vm.bridge == nil
+            ? "inet forward: iifname @restricted tcp dport { \(ports) } goto restricted_port -> reject with tcp reset"
+            : "bridge prerouting: iifname @restricted tcp dport { \(ports) } goto restricted_divert -> handed to the host -> reject with tcp reset",
         reason: "VM \(vm.id) has no public IPv4 address; TCP connections to ports \(policy.restrictedTCPPorts) are refused on IPv4 and IPv6",
         exemption: nil
     )
