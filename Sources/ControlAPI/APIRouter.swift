@@ -15,9 +15,10 @@ public struct VMRequest: Codable, Sendable {
     public var ipv6: [String]?
     public var allow_source: [String]?
     public var bridge: String?
+    public var routed: Bool?
 
     public init(id: String, tenant: String, contact: String?, interface: String, mac: String,
-                ipv4: [String], ipv6: [String], allowSource: [String], bridge: String? = nil) {
+                ipv4: [String], ipv6: [String], allowSource: [String], bridge: String? = nil, routed: Bool = false) {
         self.id = id
         self.tenant = tenant
         self.contact = contact
@@ -27,12 +28,14 @@ public struct VMRequest: Codable, Sendable {
         self.ipv6 = ipv6
         self.allow_source = allowSource
         self.bridge = bridge
+        self.routed = routed
     }
 
     /// Parses every field into typed values; the first bad field is named in the error.
     func parse() throws(ValidationError) -> VM {
         try VM(id: id, tenant: tenant, contact: contact, interface: interface, mac: mac,
-               ipv4: ipv4 ?? [], ipv6: ipv6 ?? [], allowedSources: allow_source ?? [], bridge: bridge)
+               ipv4: ipv4 ?? [], ipv6: ipv6 ?? [], allowedSources: allow_source ?? [], bridge: bridge,
+               routed: routed ?? false)
     }
 }
 

@@ -16,13 +16,28 @@ public struct VM: Hashable, Sendable, Codable {
     /// family has no `reject` on this kernel; knowing the bridge lets a refused connection
     /// be handed to the host to answer with a TCP reset instead of timing out.
     public let bridge: InterfaceName?
+    /// The operator says the interface is routed (the host is the VM's gateway), not a
+    /// bridge port. With `bridge` or `routed` declared, the VM's identities are loaded only
+    /// into the table that sees its traffic (bridge, or inet and arp), and the other table
+    /// drops anything from the interface: a wrong declaration fails closed, never open.
+    public let routed: Bool
+
+    /// Where the VM's traffic meets netfilter.
+    public var attachment: Attachment {
+        if let bridge { return .bridged(bridge) }
+        return routed ? .routed : .unspecified
+    }
 
     public init(
         id: VMID, tenant: TenantID, contact: EmailAddress?, interface: InterfaceName, mac: MACAddress,
-        ipv4: [IPv4Address], ipv6: [IPv6Network], allowedSources: [IPNetwork], bridge: InterfaceName? = nil
+        ipv4: [IPv4Address], ipv6: [IPv6Network], allowedSources: [IPNetwork], bridge: InterfaceName? = nil,
+        routed: Bool = false
     ) throws(ValidationError) {
         if let bridge, bridge == interface {
             throw ValidationError(field: "bridge", value: bridge.name, problem: "is the VM's own interface; give the bridge it is a port of")
+        }
+        if let bridge, routed {
+            throw ValidationError(field: "routed", value: bridge.name, problem: "a VM is either a port of a bridge or routed, not both")
         }
         for address in ipv4 where address.isUnspecified || address.isMulticastOrBroadcast {
             throw ValidationError(field: "ipv4", value: address.description, problem: "a VM address must be a unicast address")
@@ -45,12 +60,13 @@ public struct VM: Hashable, Sendable, Codable {
         self.ipv6 = ipv6
         self.allowedSources = allowedSources
         self.bridge = bridge
+        self.routed = routed
     }
 
     /// Parses every field from text, naming the field in the error.
     public init(
         id: String, tenant: String, contact: String?, interface: String, mac: String,
-        ipv4: [String], ipv6: [String], allowedSources: [String], bridge: String? = nil
+        ipv4: [String], ipv6: [String], allowedSources: [String], bridge: String? = nil, routed: Bool = false
     ) throws(ValidationError) {
         var v4: [IPv4Address] = []
         for text in ipv4 { v4.append(try IPv4Address(parsing: text, field: "ipv4")) }
@@ -65,7 +81,8 @@ public struct VM: Hashable, Sendable, Codable {
             interface: try InterfaceName(parsing: interface),
             mac: try MACAddress(parsing: mac),
             ipv4: v4, ipv6: v6, allowedSources: extra,
-            bridge: try bridge.map { text throws(ValidationError) in try InterfaceName(parsing: text, field: "bridge") }
+            bridge: try bridge.map { text throws(ValidationError) in try InterfaceName(parsing: text, field: "bridge") },
+            routed: routed
         )
     }
 
@@ -76,7 +93,7 @@ public struct VM: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, tenant, contact, interface, mac, ipv4, ipv6, bridge
+        case id, tenant, contact, interface, mac, ipv4, ipv6, bridge, routed
         case allowedSources = "allow_source"
     }
 
@@ -91,9 +108,20 @@ public struct VM: Hashable, Sendable, Codable {
             ipv4: try c.decodeIfPresent([IPv4Address].self, forKey: .ipv4) ?? [],
             ipv6: try c.decodeIfPresent([IPv6Network].self, forKey: .ipv6) ?? [],
             allowedSources: try c.decodeIfPresent([IPNetwork].self, forKey: .allowedSources) ?? [],
-            bridge: try c.decodeIfPresent(InterfaceName.self, forKey: .bridge)
+            bridge: try c.decodeIfPresent(InterfaceName.self, forKey: .bridge),
+            routed: try c.decodeIfPresent(Bool.self, forKey: .routed) ?? false
         )
     }
+}
+
+/// Where a VM's traffic meets netfilter, as the operator declared it.
+public enum Attachment: Hashable, Sendable {
+    /// A port of this Linux bridge: frames are seen by the bridge family.
+    case bridged(InterfaceName)
+    /// Routed through the host: packets are seen by the inet family, ARP by the arp family.
+    case routed
+    /// Not declared: every family holds the VM's identities (twice the kernel elements).
+    case unspecified
 }
 
 private func firstDuplicate<T: Hashable>(_ items: [T]) -> T? {

@@ -67,19 +67,27 @@ public enum RulesetCompiler {
                 }
             }
         }
-        let all = NftFamily.allCases
-        let ip: [NftFamily] = [.bridge, .inet]
+        // The tables that see this VM's traffic hold its identities; the others drop anything
+        // from its interface, so a wrong declaration fails closed.
+        let all: [NftFamily]
+        switch vm.attachment {
+        case .bridged: all = [.bridge]
+        case .routed: all = [.inet, .arp]
+        case .unspecified: all = NftFamily.allCases
+        }
+        let ip = all.filter { $0 != .arp }
         let port = quote(vm.interface)
+        add("vm_misplaced", port, in: NftFamily.allCases.filter { !all.contains($0) })
         add("vm_ports", port, in: all)
         add("vm_mac", "\(port) . \(vm.mac)", in: all)
-        for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: [.bridge, .inet, .arp]) }
+        for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: all) }
         var v6 = vm.ipv6Sources
         for source in vm.allowedSources {
             switch source {
             case .v4(let net) where net.isHost:
-                add("vm_ip4", "\(port) . \(net.address)", in: [.bridge, .inet, .arp])
+                add("vm_ip4", "\(port) . \(net.address)", in: all)
             case .v4(let net):
-                add("vm_ip4_net", "\(port) . \(net)", in: [.bridge, .inet, .arp])
+                add("vm_ip4_net", "\(port) . \(net)", in: all)
             case .v6(let net):
                 v6.append(net)
             }
@@ -95,7 +103,7 @@ public enum RulesetCompiler {
         }
         if state.policy.accessType(of: vm) == .restricted {
             add("restricted", port, in: ip)
-            if let bridge = vm.bridge, let bridgeMAC = state.bridgeMACs[bridge] {
+            if all.contains(.bridge), let bridge = vm.bridge, let bridgeMAC = state.bridgeMACs[bridge] {
                 add("vm_bridge_mac", "\(port) : \(bridgeMAC)", in: [.bridge])
             }
             for exemption in state.exemptions(for: vm.id) {
@@ -126,11 +134,12 @@ public enum RulesetCompiler {
     static func staticSetNames(_ family: NftFamily) -> [String] {
         switch family {
         case .bridge:
-            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt", "vm_bridge_mac"]
+            ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net",
+             "restricted", "exempt", "vm_bridge_mac"]
         case .inet:
-            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt"]
+            ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt"]
         case .arp:
-            ["vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net"]
+            ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net"]
         }
     }
 
@@ -148,6 +157,7 @@ public enum RulesetCompiler {
     }
 
     static let identitySets = """
+          set vm_misplaced { type ifname; }
           set vm_ports { type ifname; }
           set vm_mac { type ifname . ether_addr; }
           set vm_ip4 { type ifname . ipv4_addr; }
@@ -282,6 +292,7 @@ public enum RulesetCompiler {
 
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
+                iifname @vm_misplaced \(drop(.wrongAttachment))
                 iifname @vm_ports goto from_vm
             }
 
@@ -307,7 +318,8 @@ public enum RulesetCompiler {
         \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
-        \(policy.restrictedTCPPorts.isEmpty ? "" : "        meta mark \(divertMark) reject with tcp reset\n")        iifname @vm_ports goto from_vm
+        \(policy.restrictedTCPPorts.isEmpty ? "" : "        meta mark \(divertMark) reject with tcp reset\n")        iifname @vm_misplaced \(drop(.wrongAttachment))
+                iifname @vm_ports goto from_vm
             }
 
             chain from_vm {
@@ -331,6 +343,7 @@ public enum RulesetCompiler {
         \(fingerprintChain)\(identitySets)\(dropSet)
             chain input {
                 type filter hook input priority -350; policy accept;
+                iifname @vm_misplaced \(drop(.wrongAttachment))
                 iifname @vm_ports goto vm_arp
             }
 

@@ -45,6 +45,9 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
     case ndTarget = 9
     case arpMAC = 10
     case arpIP = 11
+    /// Traffic from an interface in a table that, by the VM's declared attachment, should
+    /// never see it (a "routed" VM's interface on a bridge, a bridge port seen as routed).
+    case wrongAttachment = 12
 
     public var description: String {
         switch self {
@@ -59,6 +62,7 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
         case .ndTarget: "nd_target"
         case .arpMAC: "arp_mac"
         case .arpIP: "arp_ip"
+        case .wrongAttachment: "wrong_attachment"
         }
     }
 }

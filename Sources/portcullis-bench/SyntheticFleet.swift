@@ -10,7 +10,9 @@ enum SyntheticFleet {
         restrictedTCPPorts: PortSet([25, 465, 587].compactMap { Port($0) })
     )
 
-    static func vm(_ i: Int) -> VM {
+    /// With `declared`, public VMs are bridged ports of br0 and restricted ones routed, as an
+    /// operator at scale would register them; without, every table holds every VM.
+    static func vm(_ i: Int, declared: Bool) -> VM {
         let hi = (i >> 8) & 0xff, lo = i & 0xff
         let isPublic = i % 2 == 0
         // 198.18.0.0/15 (benchmarking range) stands in for public space at this scale.
@@ -19,11 +21,13 @@ enum SyntheticFleet {
         return try! VM(
             id: "vm-\(i)", tenant: "t-\(i % 97)", contact: nil, interface: "tap\(i)", mac: mac,
             ipv4: [v4], ipv6: [String(format: "2001:db8:%x::10", i), String(format: "2001:db8:ffff:%x::/64", i)],
-            allowedSources: []
+            allowedSources: [], bridge: declared && isPublic ? "br0" : nil, routed: declared && !isPublic
         )
     }
 
-    static func state(count: Int, extra: [VM] = []) -> DesiredState {
-        DesiredState(policy: policy, vms: (0..<count).map(vm) + extra, exemptions: [], now: Date())
+    static func vm(_ i: Int) -> VM { vm(i, declared: true) }
+
+    static func state(count: Int, extra: [VM] = [], declared: Bool = true) -> DesiredState {
+        DesiredState(policy: policy, vms: (0..<count).map { vm($0, declared: declared) } + extra, exemptions: [], now: Date())
     }
 }

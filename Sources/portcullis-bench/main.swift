@@ -14,7 +14,7 @@ switch args.first {
 case "emit":
     guard args.count >= 2, let count = Int(args[1]) else { fatalError("usage: portcullis-bench emit N [--linear]") }
     let labVM = try! VM(id: "lab", tenant: "t", contact: nil, interface: "vmbench0", mac: "02:00:00:00:bb:01",
-                        ipv4: ["100.127.0.10"], ipv6: [], allowedSources: [])
+                        ipv4: ["100.127.0.10"], ipv6: [], allowedSources: [], routed: true)
     if args.contains("--linear") {
         print(LinearBaseline.script(vms: (0..<(count - 1)).map(SyntheticFleet.vm) + [labVM], policy: SyntheticFleet.policy))
     } else {

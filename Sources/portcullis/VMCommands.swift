@@ -19,11 +19,12 @@ struct VMCommand: AsyncParsableCommand {
         @Option(help: "An IPv6 address or prefix of the VM (repeatable).") var ipv6: [String] = []
         @Option(name: .customLong("allow-source"), help: "An extra source prefix the VM may use (repeatable).") var allowSource: [String] = []
         @Option(help: "Contact e-mail for notices.") var contact: String?
-        @Option(help: "The Linux bridge the interface is a port of, if bridged (lets refused connections get a TCP reset).") var bridge: String?
+        @Option(help: "The Linux bridge the interface is a port of, if bridged. Its identities then go only into the bridge table, and refused connections get a TCP reset.") var bridge: String?
+        @Flag(help: "The interface is routed (the host is the VM's gateway). Its identities then go only into the inet and arp tables.") var routed = false
 
         func run() async throws {
             let body = VMRequest(id: id, tenant: tenant, contact: contact, interface: interface, mac: mac,
-                                 ipv4: ipv4, ipv6: ipv6, allowSource: allowSource, bridge: bridge)
+                                 ipv4: ipv4, ipv6: ipv6, allowSource: allowSource, bridge: bridge, routed: routed)
             try options.call("POST", "/v1/vms", body: body, as: VMView.self) { "registered \(describe($0))" }
         }
     }
@@ -46,7 +47,7 @@ struct VMCommand: AsyncParsableCommand {
             try options.call("GET", "/v1/vms/\(try VMID(parsing: id))", as: VMView.self) { view in
                 var lines = [describe(view), "  tenant: \(view.vm.tenant)", "  mac: \(view.vm.mac)",
                              "  contact: \(view.vm.contact?.value ?? "-")",
-                             "  bridge: \(view.vm.bridge?.name ?? "- (routed)")",
+                             "  attachment: \(describe(view.vm.attachment))",
                              "  allowed extra sources: \(view.vm.allowedSources.map(\.description).joined(separator: ", "))"]
                 for exemption in view.exemptions { lines.append("  " + describeExemption(exemption)) }
                 return lines.joined(separator: "\n")
@@ -68,6 +69,14 @@ func describe(_ view: VMView) -> String {
     let vm = view.vm
     let addresses = (vm.ipv4.map(\.description) + vm.ipv6.map(\.description)).joined(separator: " ")
     return "\(vm.id)  \(view.accessType.rawValue)  if=\(vm.interface)  \(addresses)"
+}
+
+func describe(_ attachment: Attachment) -> String {
+    switch attachment {
+    case .bridged(let bridge): "bridged on \(bridge)"
+    case .routed: "routed"
+    case .unspecified: "not declared (filtered in every table)"
+    }
 }
 
 func describeExemption(_ e: Exemption) -> String {

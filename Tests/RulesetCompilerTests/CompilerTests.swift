@@ -173,7 +173,7 @@ enum Lab {
 @Suite struct RuleCountTests {
     @Test func rulesPerChainCountsRuleLinesOnly() {
         let counts = RulesetCompiler.compile(Lab.state()).rulesPerChain
-        #expect(counts["inet/prerouting"] == 2)
+        #expect(counts["inet/prerouting"] == 3)
         #expect(counts["bridge/restricted_divert"] == 2)
         #expect(counts["inet/forward"] == 1)
         #expect(counts["inet/restricted_port"] == 2)
@@ -205,5 +205,39 @@ enum Lab {
         let publicBridged = try VM(id: "pubbr", tenant: "t1", contact: nil, interface: "vmpb0", mac: "02:00:00:00:05:01",
                                    ipv4: ["203.0.113.50"], ipv6: [], allowedSources: [], bridge: "br0")
         #expect(map([publicBridged], bridgeMACs: [publicBridged.bridge!: Self.brMAC]).isEmpty)
+    }
+}
+
+/// A declared attachment loads a VM's identities only where its traffic is seen, and makes
+/// every other table drop anything from its interface.
+@Suite struct AttachmentTests {
+    static func vm(bridge: String? = nil, routed: Bool = false) -> VM {
+        try! VM(id: "v", tenant: "t", contact: nil, interface: "tapv", mac: "02:00:00:00:06:01", ipv4: ["100.64.6.1"],
+                ipv6: ["2001:db8:6::1"], allowedSources: [], bridge: bridge, routed: routed)
+    }
+
+    static func families(holding set: String, _ vm: VM) -> Set<NftFamily> {
+        let ruleset = RulesetCompiler.compile(Lab.state([vm]))
+        return Set(NftFamily.allCases.filter { !(ruleset.elements[SetRef($0, set)] ?? [:]).isEmpty })
+    }
+
+    @Test(arguments: [
+        (vm(bridge: "br0"), Set<NftFamily>([.bridge]), Set<NftFamily>([.inet, .arp])),
+        (vm(routed: true), Set<NftFamily>([.inet, .arp]), Set<NftFamily>([.bridge])),
+        (vm(), Set<NftFamily>(NftFamily.allCases), Set<NftFamily>()),
+    ])
+    func identitiesWhereTheTrafficIs(vm: VM, identities: Set<NftFamily>, misplaced: Set<NftFamily>) {
+        #expect(Self.families(holding: "vm_ports", vm) == identities)
+        #expect(Self.families(holding: "vm_ip4", vm) == identities)
+        #expect(Self.families(holding: "vm_ip6", vm) == identities.subtracting([.arp]))
+        #expect(Self.families(holding: "restricted", vm) == identities.subtracting([.arp]))
+        #expect(Self.families(holding: "vm_misplaced", vm) == misplaced)
+    }
+
+    @Test func bridgedAndRoutedAtOnceIsRefused() {
+        #expect(throws: ValidationError.self) {
+            try VM(id: "v", tenant: "t", contact: nil, interface: "tapv", mac: "02:00:00:00:06:01", ipv4: [], ipv6: [],
+                   allowedSources: [], bridge: "br0", routed: true)
+        }
     }
 }

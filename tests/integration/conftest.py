@@ -11,9 +11,9 @@ BIN = Path(os.environ.get("PORTCULLIS_BIN", ROOT / ".build" / "debug" / "portcul
 PY = "/usr/bin/python3"
 
 VMS = {
-    "pub": ["--tenant", "acme", "--interface", "vmpub0", "--mac", "02:00:00:00:01:01",
+    "pub": ["--tenant", "acme", "--interface", "vmpub0", "--mac", "02:00:00:00:01:01", "--bridge", "br0",
             "--ipv4", "203.0.113.10", "--ipv6", "2001:db8:1::10", "--contact", "noc@acme.example"],
-    "priv": ["--tenant", "acme", "--interface", "vmpriv0", "--mac", "02:00:00:00:02:01",
+    "priv": ["--tenant", "acme", "--interface", "vmpriv0", "--mac", "02:00:00:00:02:01", "--routed",
              "--ipv4", "100.64.0.10", "--ipv6", "2001:db8:2::10", "--contact", "noc@acme.example"],
     "brpriv": ["--tenant", "globex", "--interface", "vmbrp0", "--mac", "02:00:00:00:04:01", "--bridge", "br0",
                "--ipv4", "198.51.100.10", "--ipv6", "2001:db8:1::40"],

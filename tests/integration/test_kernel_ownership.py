@@ -96,3 +96,31 @@ def test_idle_daemon_finds_no_drift(lab):
     lab.nft("delete", "table", "inet", "someone_else")
     time.sleep(2)
     assert lab.metrics()["portcullis_reconcile_repairs_total"] == before
+
+
+def test_wrong_attachment_fails_closed(lab):
+    """A routed VM registered as a bridge port: its identities are only in the bridge table,
+    so the inet table must drop everything from its interface, not let it through unchecked."""
+    ns = f"{lab.prefix}-mis"
+    args = ["--tenant", "t", "--interface", "vmmis0", "--mac", "02:00:00:00:07:01", "--ipv4", "100.64.7.10"]
+    try:
+        run("ip", "netns", "add", ns)
+        run("ip", "link", "add", "vmmis0", "netns", lab.hv, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        run("ip", "-n", lab.hv, "addr", "add", "100.64.7.1/24", "dev", "vmmis0")
+        run("ip", "-n", lab.hv, "link", "set", "vmmis0", "up")
+        run("ip", "-n", ns, "link", "set", "eth0", "address", "02:00:00:00:07:01", "up")
+        run("ip", "-n", ns, "addr", "add", "100.64.7.10/24", "dev", "eth0")
+        run("ip", "-n", ns, "route", "add", "default", "via", "100.64.7.1")
+        probe = lambda: run("ip", "netns", "exec", ns, PY, LAB / "peer.py", "probe", "203.0.113.1", "443",
+                            "--timeout", "1").stdout.strip()
+        lab.cli("vm", "add", "mis", *args, "--bridge", "br0")
+        counter = 'portcullis_dropped_packets_total{vm="mis",interface="vmmis0",kind="wrong_attachment"}'
+        before = lab.metrics().get(counter, 0)
+        assert probe() != "open"
+        assert lab.metrics().get(counter, 0) > before
+        lab.cli("vm", "remove", "mis")
+        lab.cli("vm", "add", "mis", *args, "--routed")
+        assert probe() == "open"
+    finally:
+        lab.cli("vm", "remove", "mis", check=False)
+        run("ip", "netns", "del", ns, check=False)
