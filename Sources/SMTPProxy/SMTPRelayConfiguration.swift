@@ -14,7 +14,7 @@ public struct SMTPRelayConfiguration: Sendable {
     public var transparent: Bool
     /// SO_MARK on upstream sockets, e.g. 2 so policy routing sends them through the tenant table.
     /// Needs CAP_NET_ADMIN.
-    public var upstreamMark: Int32?
+    public var upstreamMark: UInt32?
     /// How long to wait for the TCP connection to the original destination. Much shorter than the
     /// RFC 5321 greeting timeout (5 minutes, in `session.timeouts`): a VM's MTA retries on a 421.
     public var connectTimeout: TimeAmount
@@ -27,7 +27,7 @@ public struct SMTPRelayConfiguration: Sendable {
     public var timeouts: SMTPTimeouts
 
     public init(listenHosts: [String] = ["0.0.0.0", "::"], listenPort: Int = 10025, transparent: Bool = true,
-                upstreamMark: Int32? = nil, connectTimeout: TimeAmount = .seconds(30),
+                upstreamMark: UInt32? = nil, connectTimeout: TimeAmount = .seconds(30),
                 destinationOverride: SocketAddress? = nil, vmLimits: SMTPVMLimits = SMTPVMLimits(),
                 limits: SMTPLimits = SMTPLimits(), timeouts: SMTPTimeouts = .rfc5321) {
         self.listenHosts = listenHosts

@@ -1,0 +1,82 @@
+import NIOCore
+
+/// Per-VM counts that span connections: open sessions, sessions admitted in the last minute,
+/// transactions admitted in the last hour. A plain value with the clock passed in, so the
+/// sliding windows are testable without waiting; `SMTPSharedRateLedger` shares it between loops.
+///
+/// Times are `NIODeadline` (monotonic), so a wall-clock step cannot open or close a window.
+/// Only what was admitted is counted: a VM that keeps retrying while refused does not extend its
+/// own lockout, and each VM's entry holds at most `connectionsPerMinute + messagesPerHour` times.
+public struct SMTPRateLedger<Key: Hashable & Sendable>: Sendable {
+    public enum Admission: Hashable, Sendable {
+        case admitted
+        case tooManySessions
+        case tooManyConnections
+    }
+
+    struct Entry: Sendable {
+        var openSessions = 0
+        /// Admission times, oldest first.
+        var connections: [NIODeadline] = []
+        var messages: [NIODeadline] = []
+
+        var isIdle: Bool { openSessions == 0 && connections.isEmpty && messages.isEmpty }
+    }
+
+    public static var connectionWindow: TimeAmount { .seconds(60) }
+    public static var messageWindow: TimeAmount { .hours(1) }
+
+    public let limits: SMTPVMLimits
+    private var entries: [Key: Entry] = [:]
+
+    public init(limits: SMTPVMLimits) {
+        self.limits = limits
+    }
+
+    /// A new connection from `key`: admitted (and counted) if both the concurrent-session and
+    /// the per-minute limits allow it. An admitted session must be ended with `closeSession`.
+    public mutating func openSession(for key: Key, now: NIODeadline) -> Admission {
+        var entry = current(key, now: now)
+        defer { store(entry, for: key) }
+        if entry.openSessions >= limits.sessions { return .tooManySessions }
+        if entry.connections.count >= limits.connectionsPerMinute { return .tooManyConnections }
+        entry.openSessions += 1
+        entry.connections.append(now)
+        return .admitted
+    }
+
+    public mutating func closeSession(for key: Key, now: NIODeadline) {
+        var entry = current(key, now: now)
+        precondition(entry.openSessions > 0, "closeSession without an admitted openSession")
+        entry.openSessions -= 1
+        store(entry, for: key)
+    }
+
+    /// A MAIL FROM from `key`: true (and counted) if the hourly message limit allows it.
+    public mutating func admitMessage(for key: Key, now: NIODeadline) -> Bool {
+        var entry = current(key, now: now)
+        defer { store(entry, for: key) }
+        guard entry.messages.count < limits.messagesPerHour else { return false }
+        entry.messages.append(now)
+        return true
+    }
+
+    public func openSessions(for key: Key) -> Int {
+        entries[key]?.openSessions ?? 0
+    }
+
+    /// How many VMs the ledger holds state for; idle VMs are forgotten when next touched.
+    public var trackedKeys: Int { entries.count }
+
+    /// The entry for `key` with times that left their window dropped.
+    private func current(_ key: Key, now: NIODeadline) -> Entry {
+        var entry = entries[key] ?? Entry()
+        entry.connections.removeAll { now - $0 >= Self.connectionWindow }
+        entry.messages.removeAll { now - $0 >= Self.messageWindow }
+        return entry
+    }
+
+    private mutating func store(_ entry: Entry, for key: Key) {
+        entries[key] = entry.isIdle ? nil : entry
+    }
+}
