@@ -68,16 +68,19 @@ public enum RulesetCompiler {
             }
         }
         // The tables that see this VM's traffic hold its identities; the others drop anything
-        // from its interface, so a wrong declaration fails closed.
+        // from its interface, so a wrong declaration fails closed. (A "bridged" VM that is in
+        // fact routed has its IP dropped by the inet table; its ARP can then only reach the
+        // host's view of its own point-to-point link, so the arp table needs no marker.)
         let all: [NftFamily]
+        let misplaced: [NftFamily]
         switch vm.attachment {
-        case .bridged: all = [.bridge]
-        case .routed: all = [.inet, .arp]
-        case .unspecified: all = NftFamily.allCases
+        case .bridged: (all, misplaced) = ([.bridge], [.inet])
+        case .routed: (all, misplaced) = ([.inet, .arp], [.bridge])
+        case .unspecified: (all, misplaced) = (NftFamily.allCases, [])
         }
         let ip = all.filter { $0 != .arp }
         let port = quote(vm.interface)
-        add("vm_misplaced", port, in: NftFamily.allCases.filter { !all.contains($0) })
+        add("vm_misplaced", port, in: misplaced)
         add("vm_ports", port, in: all)
         add("vm_mac", "\(port) . \(vm.mac)", in: all)
         for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: all) }

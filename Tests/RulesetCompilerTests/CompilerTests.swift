@@ -222,7 +222,7 @@ enum Lab {
     }
 
     @Test(arguments: [
-        (vm(bridge: "br0"), Set<NftFamily>([.bridge]), Set<NftFamily>([.inet, .arp])),
+        (vm(bridge: "br0"), Set<NftFamily>([.bridge]), Set<NftFamily>([.inet])),
         (vm(routed: true), Set<NftFamily>([.inet, .arp]), Set<NftFamily>([.bridge])),
         (vm(), Set<NftFamily>(NftFamily.allCases), Set<NftFamily>()),
     ])
