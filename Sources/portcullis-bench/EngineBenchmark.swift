@@ -52,6 +52,6 @@ enum EngineBenchmark {
         for _ in 0..<5 { shallow.append(try await ApplyBenchmark.seconds { _ = try await engine.reconcile(deep: false) }) }
         var deep: [Double] = []
         for _ in 0..<3 { deep.append(try await ApplyBenchmark.seconds { _ = try await engine.reconcile(deep: true) }) }
-        print("  reconcile round: structural \(ApplyBenchmark.ms(ApplyBenchmark.median(shallow))), deep (all set contents) \(ApplyBenchmark.ms(ApplyBenchmark.median(deep)))")
+        print("  reconcile round: nobody else committed \(ApplyBenchmark.ms(ApplyBenchmark.median(shallow))), full comparison (all set contents) \(ApplyBenchmark.ms(ApplyBenchmark.median(deep)))")
     }
 }
