@@ -85,6 +85,19 @@ public actor PolicyEngine {
         return found ? registeredVMs[index] : nil
     }
 
+    /// The enforcer may no longer know exactly what the kernel holds (a rollback was
+    /// refused); the next reconcile round recompiles everything instead of a delta.
+    private var needsFullSync = false
+
+    /// Brings the kernel back to the stored state after the store refused a change.
+    private func rollback(_ changed: Set<VMID>) async {
+        do {
+            try await kernel.apply(state(), changed: changed)
+        } catch {
+            needsFullSync = true
+        }
+    }
+
     /// Retires expired exemptions in the store (audited) and returns the VMs they belonged to.
     private func retireExpiredExemptions() throws -> Set<VMID> {
         let expired = try store.expireExemptions(at: clock())
@@ -116,7 +129,8 @@ public actor PolicyEngine {
         let changed = try retireExpiredExemptions().union(refreshBridges(for: registeredVMs))
         let problem: String?
         do {
-            problem = try await kernel.reconcile(state(), changed: changed, deep: deep)
+            problem = try await kernel.reconcile(state(), changed: needsFullSync ? nil : changed, deep: deep)
+            needsFullSync = false
         } catch {
             bridgeMACs = knownBridges  // the kernel did not take the new addresses: retry next round
             throw error
@@ -148,15 +162,20 @@ public actor PolicyEngine {
         try checkConflicts(of: vm, with: registeredVMs)
         var next = registeredVMs
         next.insert(vm, at: position(of: vm.id).index)
-        if let bridge = vm.bridge, bridgeMACs[bridge] == nil, let address = bridgeAddress(bridge) {
-            bridgeMACs[bridge] = address
+        // A bridge seen for the first time, or whose address moved, changes the divert
+        // elements of every VM on it, not only the new one's.
+        let knownBridges = bridgeMACs
+        let changed = refreshBridges(for: next).union([vm.id])
+        do {
+            try await kernel.apply(state(vms: next), changed: changed)
+        } catch {
+            bridgeMACs = knownBridges
+            throw error
         }
-        let nextState = state(vms: next)
-        try await kernel.apply(nextState, changed: [vm.id])
         do {
             try store.add(vm, actor: actor, at: clock())
         } catch {
-            try? await kernel.apply(state(), changed: [vm.id])
+            await rollback(changed)
             throw error
         }
         registeredVMs = next
@@ -178,7 +197,7 @@ public actor PolicyEngine {
         do {
             removed = try store.removeVM(id, actor: actor, at: clock())
         } catch {
-            try? await kernel.apply(state(), changed: [id])
+            await rollback([id])
             throw error
         }
         registeredVMs = next
@@ -207,7 +226,7 @@ public actor PolicyEngine {
         do {
             try store.add(exemption, actor: actor, at: now)
         } catch {
-            try? await kernel.apply(state(), changed: [vm.id])
+            await rollback([vm.id])
             throw error
         }
         storedExemptions = next
@@ -226,7 +245,7 @@ public actor PolicyEngine {
         do {
             revoked = try store.revokeExemption(id, actor: actor, at: clock())
         } catch {
-            try? await kernel.apply(state(), changed: [exemption.vm])
+            await rollback([exemption.vm])
             throw error
         }
         storedExemptions = next

@@ -87,7 +87,19 @@ public actor Enforcer {
     /// too. `deep` forces a full comparison regardless (a periodic belt-and-braces check).
     @discardableResult
     public func repairDrift(_ state: DesiredState, changed: Set<VMID>?, deep: Bool) throws(NftError) -> String? {
-        try enforce(state, changed: changed)
+        do {
+            // A full round also recompiles everything, so that whatever the enforcer believes
+            // it loaded is brought back to the desired state itself.
+            try enforce(state, changed: deep ? nil : changed)
+        } catch {
+            // An element change the kernel refuses (our tables flushed, an element deleted
+            // under us) must not stop the repair: replace the tables from the desired state.
+            logger.warning("a change was refused; replacing our tables", metadata: ["error": "\(error.message)"])
+            try replace(with: RulesetCompiler.compile(state))
+            appliedState = state
+            stats.repairs += 1
+            return "a change was refused by the kernel: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
         guard let applied else { return nil }
         let generationNow = currentGeneration()
         if !deep, let generationNow, generationNow == matchedGeneration { return nil }
@@ -100,7 +112,8 @@ public actor Enforcer {
         }
         if let problem = drift(snapshot, against: applied, deep: full) {
             logger.warning("kernel drifted from the desired state; replacing our tables", metadata: ["problem": "\(problem)"])
-            try replace(with: applied.at(state.now))
+            try replace(with: RulesetCompiler.compile(state))
+            appliedState = state
             stats.repairs += 1
             return problem
         }
@@ -149,7 +162,7 @@ public actor Enforcer {
     }
 
     /// The script a full replace would load (for `portcullis ruleset`).
-    public func currentListing() -> String? { applied?.listing() }
+    public func currentListing() -> String? { applied?.at(Date()).listing() }
 
     /// Per-interface drop counters by kind, and rejected connection attempts by port.
     public func counters() -> KernelCounters {

@@ -26,7 +26,9 @@ struct KernelSnapshot {
                 let elements = set["elem"] as? [Any] ?? []
                 elementCounts[SetRef(family, name)] = elements.count
                 if name == "exempt" {
-                    exemptKeys[family] = Set(elements.compactMap(Self.concatKey))
+                    // An element about to expire may outlive the store's record by a second
+                    // (timeouts are rounded up); it is no drift.
+                    exemptKeys[family] = Set(elements.filter { Self.expires($0).map { $0 > 3 } ?? true }.compactMap(Self.concatKey))
                 }
             }
         }
@@ -39,6 +41,12 @@ struct KernelSnapshot {
         guard let parts = (value as? [String: Any])?["concat"] as? [Any], parts.count == 2,
               let name = parts[0] as? String, let port = parts[1] as? Int else { return nil }
         return "\"\(name)\" . \(port)"
+    }
+
+    /// Seconds until a timed element expires, when the listing says.
+    static func expires(_ element: Any) -> Double? {
+        guard let elem = (element as? [String: Any])?["elem"] as? [String: Any] else { return nil }
+        return (elem["expires"] as? Double) ?? (elem["expires"] as? Int).map(Double.init)
     }
 
     /// Counters of a dynamic counting set: key parts -> packets.

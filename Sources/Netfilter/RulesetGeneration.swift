@@ -44,7 +44,10 @@ struct RulesetGeneration: ~Copyable {
         var reply = [UInt8](repeating: 0, count: 8192)
         while true {
             let count = recv(socketFD, &reply, reply.count, 0)
-            guard count >= 20 else { throw Self.failure("recv") }
+            guard count >= 0 else { throw Self.failure("recv") }
+            guard count >= 20 else {
+                throw NftError(message: "reading the ruleset generation failed: a \(count)-byte netlink reply", script: "")
+            }
             let type = Self.read16(reply, at: 4)
             guard Self.read32(reply, at: 8) == sequence else { continue }  // a stale answer
             if type == Self.messageError {

@@ -155,9 +155,27 @@ public enum RulesetCompiler {
         [.bridge: bridgeTable(policy), .inet: inetTable(policy), .arp: arpTable()]
     }
 
+    /// Every drop goes through a chain of its kind that counts, then drops, in two rules: a
+    /// full counting set makes `update` stop its rule, and the drop must not go with it.
     static func drop(_ kind: DropKind) -> String {
-        "update @drops { iifname . \(kind.rawValue) } drop"
+        "goto drop_\(kind)"
     }
+
+    static func dropChains(_ kinds: [DropKind]) -> String {
+        kinds.map { kind in
+            """
+                chain drop_\(kind) {
+                    update @drops { iifname . \(kind.rawValue) }
+                    drop
+                }
+
+            """
+        }.joined()
+    }
+
+    static let bridgeDropKinds: [DropKind] = DropKind.allCases
+    static let inetDropKinds: [DropKind] = DropKind.allCases.filter { ![.ethertype, .arpMAC, .arpIP].contains($0) }
+    static let arpDropKinds: [DropKind] = [.wrongAttachment, .arpMAC, .arpIP]
 
     static let identitySets = """
           set vm_misplaced { type ifname; }
@@ -258,7 +276,8 @@ public enum RulesetCompiler {
 
             chain restricted_port {
                 iifname . tcp dport @exempt accept
-                update @rejected { iifname . tcp dport } \(verdict)
+                update @rejected { iifname . tcp dport }
+                \(verdict)
 
         """
     }
@@ -270,7 +289,8 @@ public enum RulesetCompiler {
     /// The bridge family cannot `reject` on this kernel (no CONFIG_NFT_BRIDGE_REJECT), so
     /// the frame is addressed to the bridge itself and marked; the host's IP stack sees it
     /// in `inet portcullis prerouting` and rejects it there. A VM whose bridge address is
-    /// unknown misses the map lookup and is dropped by the bridge forward chain instead.
+    /// unknown misses the map lookup and is dropped right here: a drop in the forward chain
+    /// would miss frames the bridge delivers to the host itself (a NAT bridge like virbr0).
     static func divertChains(_ policy: SitePolicy) -> String {
         guard !policy.restrictedTCPPorts.isEmpty else { return "" }
         return """
@@ -281,7 +301,9 @@ public enum RulesetCompiler {
 
             chain restricted_divert {
                 iifname . tcp dport @exempt return
-                ether daddr set iifname map @vm_bridge_mac meta pkttype set host meta mark set \(divertMark) update @rejected { iifname . tcp dport }
+                update @rejected { iifname . tcp dport }
+                ether daddr set iifname map @vm_bridge_mac meta pkttype set host meta mark set \(divertMark) accept
+                drop
             }
 
         """
@@ -305,7 +327,7 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(dropChains(bridgeDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(restrictedChain(policy, verdict: "drop"))    }
@@ -330,7 +352,7 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())
+        \(ipv4Chain())\(ipv6Chain())\(dropChains(inetDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(restrictedChain(policy, verdict: "reject with tcp reset"))    }
@@ -350,7 +372,7 @@ public enum RulesetCompiler {
                 iifname @vm_ports goto vm_arp
             }
 
-        \(arpChain())}
+        \(arpChain())\(dropChains(arpDropKinds))}
 
         """
     }

@@ -174,9 +174,11 @@ enum Lab {
     @Test func rulesPerChainCountsRuleLinesOnly() {
         let counts = RulesetCompiler.compile(Lab.state()).rulesPerChain
         #expect(counts["inet/prerouting"] == 3)
-        #expect(counts["bridge/restricted_divert"] == 2)
+        #expect(counts["bridge/restricted_divert"] == 4)
+        #expect(counts["bridge/drop_mac_source"] == 2)
+        #expect(counts["arp/drop_ipv4_source"] == nil)
         #expect(counts["inet/forward"] == 1)
-        #expect(counts["inet/restricted_port"] == 2)
+        #expect(counts["inet/restricted_port"] == 3)
         #expect(counts["bridge/from_vm"] == 3)
         #expect(counts["arp/vm_arp"] == 5)
         #expect(counts.keys.contains { $0.hasPrefix("inet/fingerprint_") && counts[$0] == 0 })
