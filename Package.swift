@@ -85,6 +85,12 @@ let package = Package(
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             swiftSettings: strict
         ),
+        // libFuzzer target for the SMTP parsers (fuzz/run); an ordinary build replays inputs.
+        .executableTarget(
+            name: "smtp-fuzz",
+            dependencies: ["SMTPProxy", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore"], swiftSettings: strict),
         .testTarget(
             name: "SMTPProxyTests",
