@@ -29,6 +29,17 @@ down() {
   rm -rf "$run"
 }
 
+# A VM: veth HOSTIF in the hypervisor, eth0 in namespace NS with its MAC, addresses and gateways.
+vm_link() {
+  local ns=$1 hostif=$2 mac=$3 v4=$4 v6=$5 gw4=$6 gw6=$7
+  ip link add "$hostif" netns "$hv" type veth peer name eth0 netns "$ns"
+  ip -n "$ns" link set eth0 address "$mac" up
+  ip -n "$ns" addr add "$v4" dev eth0
+  ip -n "$ns" addr add "$v6" dev eth0 nodad
+  ip -n "$ns" route add default via "$gw4"
+  ip -n "$ns" -6 route add default via "$gw6"
+}
+
 up() {
   trap 'echo "lab.sh: set-up failed; tearing down" >&2; down' ERR
   mkdir -p "$run"
@@ -55,31 +66,16 @@ up() {
   ip -n "$net" addr add 2001:db8:25::25/128 dev lo
   ip -n "$net" -6 route add 2001:db8:2::/64 via 2001:db8:1::2
   # Public VM, bridged.
-  ip link add vmpub0 netns "$hv" type veth peer name eth0 netns "$pub"
+  vm_link "$pub" vmpub0 02:00:00:00:01:01 203.0.113.10/24 2001:db8:1::10/64 203.0.113.1 2001:db8:1::1
   ip -n "$hv" link set vmpub0 master br0 up
-  ip -n "$pub" link set eth0 address 02:00:00:00:01:01 up
-  ip -n "$pub" addr add 203.0.113.10/24 dev eth0
-  ip -n "$pub" addr add 2001:db8:1::10/64 dev eth0 nodad
-  ip -n "$pub" route add default via 203.0.113.1
-  ip -n "$pub" -6 route add default via 2001:db8:1::1
   # Restricted VM, bridged: no public IPv4 (198.51.100.0/24 is not in the site's public_ipv4).
-  ip link add vmbrp0 netns "$hv" type veth peer name eth0 netns "$brpriv"
+  vm_link "$brpriv" vmbrp0 02:00:00:00:04:01 198.51.100.10/24 2001:db8:1::40/64 198.51.100.1 2001:db8:1::1
   ip -n "$hv" link set vmbrp0 master br0 up
-  ip -n "$brpriv" link set eth0 address 02:00:00:00:04:01 up
-  ip -n "$brpriv" addr add 198.51.100.10/24 dev eth0
-  ip -n "$brpriv" addr add 2001:db8:1::40/64 dev eth0 nodad
-  ip -n "$brpriv" route add default via 198.51.100.1
-  ip -n "$brpriv" -6 route add default via 2001:db8:1::1
   # Private VM, routed with NAT for IPv4 and a routed public IPv6.
-  ip link add vmpriv0 netns "$hv" type veth peer name eth0 netns "$priv"
+  vm_link "$priv" vmpriv0 02:00:00:00:02:01 100.64.0.10/24 2001:db8:2::10/64 100.64.0.1 2001:db8:2::1
   ip -n "$hv" link set vmpriv0 up
   ip -n "$hv" addr add 100.64.0.1/24 dev vmpriv0
   ip -n "$hv" addr add 2001:db8:2::1/64 dev vmpriv0 nodad
-  ip -n "$priv" link set eth0 address 02:00:00:00:02:01 up
-  ip -n "$priv" addr add 100.64.0.10/24 dev eth0
-  ip -n "$priv" addr add 2001:db8:2::10/64 dev eth0 nodad
-  ip -n "$priv" route add default via 100.64.0.1
-  ip -n "$priv" -6 route add default via 2001:db8:2::1
   ip -n "$hv" route add default via 203.0.113.1
   ip -n "$hv" -6 route add default via 2001:db8:1::1
   nat_table | ip netns exec "$hv" nft -f -
