@@ -51,6 +51,7 @@ public struct VM: Hashable, Sendable, Codable {
         if let duplicate = firstDuplicate(ipv6) {
             throw ValidationError(field: "ipv6", value: duplicate.description, problem: "listed twice")
         }
+        try refuseOverlappingRanges(ipv6: ipv6, allowedSources: allowedSources)
         self.id = id
         self.tenant = tenant
         self.contact = contact
@@ -122,6 +123,32 @@ public enum Attachment: Hashable, Sendable {
     case routed
     /// Not declared: every family holds the VM's identities (twice the kernel elements).
     case unspecified
+}
+
+/// Prefixes that become address ranges in the kernel (IPv4 prefixes shorter than /32, IPv6
+/// prefixes other than /64 and /128) must not overlap within one VM: nftables refuses
+/// overlapping ranges in a set, and the operator should hear which field is at fault.
+private func refuseOverlappingRanges(ipv6: [IPv6Network], allowedSources: [IPNetwork]) throws(ValidationError) {
+    var v4: [IPv4Network] = []
+    var v6: [(network: IPv6Network, field: String)] = ipv6.map { ($0, "ipv6") }
+    for source in allowedSources {
+        switch source {
+        case .v4(let network) where !network.isHost: v4.append(network)
+        case .v4: break
+        case .v6(let network): v6.append((network, "allow-source"))
+        }
+    }
+    for (i, a) in v4.enumerated() {
+        for b in v4[(i + 1)...] where a.overlaps(b) {
+            throw ValidationError(field: "allow-source", value: b.description, problem: "overlaps \(a); give each range once")
+        }
+    }
+    let ranges = v6.filter { ![64, 128].contains($0.network.prefixLength) }
+    for (i, a) in ranges.enumerated() {
+        for b in ranges[(i + 1)...] where a.network.overlaps(b.network) && a.network != b.network {
+            throw ValidationError(field: b.field, value: b.network.description, problem: "overlaps \(a.network); give each range once")
+        }
+    }
 }
 
 private func firstDuplicate<T: Hashable>(_ items: [T]) -> T? {

@@ -91,6 +91,25 @@ enum Fixtures {
         try checkConflicts(of: try candidate(ipv4: ["100.64.0.11"]), with: existing)
     }
 
+    @Test(arguments: [
+        (["2001:db8:3::/56", "2001:db8:3::/60"], [String](), "ipv6"),
+        (["2001:db8:3::/56"], ["2001:db8:3:10::/60"], "allow-source"),
+        ([String](), ["192.0.2.0/24", "192.0.2.128/25"], "allow-source"),
+    ])
+    func overlappingRangesNameTheField(ipv6: [String], allow: [String], field: String) {
+        let error = #expect(throws: ValidationError.self) {
+            try VM(id: "v", tenant: "t", contact: nil, interface: "tapv", mac: "02:00:00:00:06:01", ipv4: [],
+                   ipv6: ipv6, allowedSources: allow)
+        }
+        #expect(error?.field == field)
+    }
+
+    @Test func rangesThatBecomeHashKeysMayNest() throws {
+        // A /64 and a /128 inside it go to different hash sets; a /56 range holds no /64.
+        _ = try VM(id: "v", tenant: "t", contact: nil, interface: "tapv", mac: "02:00:00:00:06:01", ipv4: [],
+                   ipv6: ["2001:db8:3::/64", "2001:db8:3::10", "2001:db8:4::/56"], allowedSources: ["2001:db8:4:1::/64"])
+    }
+
     @Test func vmRefusesBadAddresses() {
         #expect(throws: ValidationError.self) {
             try VM(id: "x", tenant: "t", contact: nil, interface: "tap1", mac: "02:00:00:00:00:01", ipv4: ["224.0.0.1"], ipv6: [], allowedSources: [])
