@@ -85,8 +85,9 @@ public enum JSON {
 
 /// Builds the control API. Routes are thin: parse into typed values, call the engine,
 /// encode the answer; all policy lives in the engine and in PortcullisCore.
-public func buildRouter(engine: PolicyEngine) -> Router<BasicRequestContext> {
+public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
+    if let tokens { router.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
 
     router.get("/v1/status") { _, _ in try await respond { try await engine.status() } }
     router.get("/v1/vms") { _, _ in try await respond { await engine.vms() } }
@@ -158,10 +159,13 @@ public func buildRouter(engine: PolicyEngine) -> Router<BasicRequestContext> {
     return router
 }
 
+/// The header that names who made a change.
+let actorHeader = HTTPField.Name("X-Portcullis-Actor")!
+
 /// Who made a change, for the audit log. The CLI sends the invoking user; the unix socket
 /// is root-only (mode 0600), so the header is trusted there.
 func actor(_ request: Request) -> String {
-    let value = request.headers[HTTPField.Name("X-Portcullis-Actor")!] ?? "api"
+    let value = request.headers[actorHeader] ?? "api"
     let cleaned = value.unicodeScalars.filter { $0.isASCII && $0.value >= 32 && $0.value < 127 }
     return String(String.UnicodeScalarView(cleaned.prefix(128)))
 }

@@ -6,6 +6,8 @@ public struct SiteConfig: Sendable, Decodable {
     public let policy: SitePolicy
     public let storePath: String
     public let apiSocket: String
+    /// The optional TCP listener for a remote orchestrator (bearer tokens required).
+    public let apiTCP: APITCPListener?
     /// How often the reconciler compares the kernel with the desired state.
     public let reconcileInterval: PolicyDuration
 
@@ -36,10 +38,13 @@ public struct SiteConfig: Sendable, Decodable {
 
     struct APISection: Decodable {
         let socket: String?
-        enum CodingKeys: String, CodingKey, CaseIterable { case socket }
+        let tcp: APITCPListener?
+        enum CodingKeys: String, CodingKey, CaseIterable { case socket, tcp }
         init(from decoder: any Decoder) throws {
             try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "api")
-            socket = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .socket)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            socket = try c.decodeIfPresent(String.self, forKey: .socket)
+            tcp = try c.decodeIfPresent(APITCPListener.self, forKey: .tcp)
         }
     }
 
@@ -66,7 +71,40 @@ public struct SiteConfig: Sendable, Decodable {
             exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy()
         )
         storePath = try c.decodeIfPresent(StoreSection.self, forKey: .store)?.sqlite ?? "/var/lib/portcullis/state.db"
-        apiSocket = try c.decodeIfPresent(APISection.self, forKey: .api)?.socket ?? "/run/portcullis/api.sock"
+        let api = try c.decodeIfPresent(APISection.self, forKey: .api)
+        apiSocket = api?.socket ?? "/run/portcullis/api.sock"
+        apiTCP = api?.tcp
         reconcileInterval = try c.decodeIfPresent(ReconcileSection.self, forKey: .reconcile)?.interval ?? PolicyDuration(seconds: 1)
+    }
+}
+
+/// `api.tcp`: where the control API also listens over TCP, and the file of its tokens.
+public struct APITCPListener: Sendable, Decodable {
+    public let host: String
+    public let port: Int
+    public let tokensFile: String
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen
+        case tokensFile = "tokens_file"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "api.tcp")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let listen = try c.decode(String.self, forKey: .listen)
+        // HOST:PORT, with IPv6 hosts in brackets: 127.0.0.1:8787, [::1]:8787.
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw ValidationError(field: "api.tcp.listen", value: listen, problem: "expected HOST:PORT, e.g. 127.0.0.1:8787 or [::1]:8787")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else {
+            throw ValidationError(field: "api.tcp.listen", value: listen, problem: "give the address to listen on")
+        }
+        self.host = host
+        self.port = port
+        tokensFile = try c.decode(String.self, forKey: .tokensFile)
     }
 }

@@ -46,11 +46,35 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         let reconciler = Reconciler(engine: engine, interval: site.reconcileInterval, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reconciler), .init(service: app)]
+        if let tcp = site.apiTCP {
+            let tcpApp = Application(
+                router: buildRouter(engine: engine, tokens: try loadTokens(path: tcp.tokensFile)),
+                configuration: .init(address: .hostname(tcp.host, port: tcp.port), serverName: "portcullis"),
+                logger: logger
+            )
+            services.append(.init(service: tcpApp))
+            logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: reconciler), .init(service: app)],
-                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+}
+
+/// Reads the TCP API's tokens. The file must be readable by its owner only: its tokens
+/// can change the firewall.
+func loadTokens(path: String) throws -> APITokens {
+    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+    guard let data = FileManager.default.contents(atPath: path),
+          let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue else {
+        throw PortcullisCore.ValidationError(field: "api.tcp.tokens_file", value: path, problem: "cannot read the file")
+    }
+    guard mode & 0o077 == 0 else {
+        throw PortcullisCore.ValidationError(field: "api.tcp.tokens_file", value: path,
+                                             problem: "is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
+    }
+    return try APITokens(parsing: String(decoding: data, as: UTF8.self), file: path)
 }
 
 /// Reads and validates the site YAML; errors name the file and the key.

@@ -139,6 +139,30 @@ struct APITests {
         #expect(await kernel.applied.map(\.vms.count) == Array(1...20))
     }
 
+    /// The TCP listener's router: no token, a wrong token → 401; the right one → through,
+    /// with the audit actor taken from the token, not from the request's header.
+    @Test func bearerTokensGuardTheTCPRouter() async throws {
+        let token = String(repeating: "7f", count: 16)
+        let store = try SQLiteStore(path: ":memory:")
+        let engine = try PolicyEngine(policy: policy, store: store, kernel: FakeKernel())
+        let tokens = try APITokens(parsing: "orchestrator \(token)\n", file: "tokens")
+        let app = Application(router: buildRouter(engine: engine, tokens: tokens))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+            }
+            try await client.execute(uri: "/v1/status", method: .get, headers: [.authorization: "Bearer \(token.dropLast())0"]) { response in
+                #expect(response.status == .unauthorized)
+            }
+            let headers: HTTPFields = [.authorization: "Bearer \(token)", HTTPField.Name("X-Portcullis-Actor")!: "someone-else"]
+            try await client.execute(uri: "/v1/vms", method: .post, headers: headers, body: ByteBuffer(string: Self.privBody)) { response in
+                #expect(response.status == .created)
+            }
+        }
+        #expect(try store.auditLog().first?.actor == "token:orchestrator")
+    }
+
     @Test func exemptionLifecycle() async throws {
         try await withApp { client, kernel, _ in
             try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { _ in }

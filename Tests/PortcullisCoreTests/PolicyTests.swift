@@ -187,3 +187,27 @@ enum Fixtures {
         #expect(throws: (any Error).self) { try JSONDecoder().decode(SiteConfig.self, from: Data(json.utf8)) }
     }
 }
+
+@Suite struct APITokensTests {
+    static let token = String(repeating: "a1", count: 16)
+
+    @Test func parsesNamesAndTokens() throws {
+        let tokens = try APITokens(parsing: "# orchestrators\n\norch-1 \(Self.token)\nbackup \(Self.token)b\n", file: "t")
+        #expect(tokens.name(of: Self.token) == "orch-1")
+        #expect(tokens.name(of: Self.token + "b") == "backup")
+        #expect(tokens.name(of: String(Self.token.dropLast())) == nil)
+        #expect(tokens.name(of: "") == nil)
+    }
+
+    @Test(arguments: [
+        ("orch short", "token must be at least"),
+        ("orch", "expected NAME TOKEN"),
+        ("-bad \(token)", "use letters"),
+        ("a \(token)\nb \(token)", "same token as a"),
+        ("# nothing\n", "holds no token"),
+    ])
+    func refusesBadFiles(text: String, problem: String) {
+        let error = #expect(throws: ValidationError.self) { try APITokens(parsing: text, file: "tokens") }
+        #expect(error?.problem.contains(problem) == true)
+    }
+}

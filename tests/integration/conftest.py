@@ -33,12 +33,16 @@ class Lab:
         self.socket = self.run_dir / "api.sock"
         self.config = self.run_dir / "site.yaml"
         self.daemon = None
+        self.token = secrets.token_hex(32)
+        tokens = self.run_dir / "api-tokens"
+        tokens.write_text(f"lab-orchestrator {self.token}\n")
+        tokens.chmod(0o600)
         self.config.write_text(f"""site: lab-1
 public_ipv4: [203.0.113.0/24]
 restricted_ports: {{ tcp: [25, 465, 587] }}
 exemptions: {{ allowed: true, default_duration: 30d, max_duration: 90d }}
 store: {{ sqlite: {self.run_dir}/state.db }}
-api: {{ socket: {self.socket} }}
+api: {{ socket: {self.socket}, tcp: {{ listen: "127.0.0.1:8787", tokens_file: {tokens} }} }}
 reconcile: {{ interval: 1s }}
 """)
 

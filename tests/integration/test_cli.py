@@ -1,6 +1,8 @@
 """Bad input: a clear error naming the field, exit code != 0, nothing applied."""
 import pytest
 
+from conftest import run
+
 BASE = ["vm", "add", "new", "--tenant", "t"]
 CASES = [
     (["--interface", "vmnew0", "--mac", "02:00:00:00:0z:01"], "mac"),
@@ -40,3 +42,15 @@ def test_json_output_and_plan(lab):
     plan = lab.cli("plan", "--needs", "smtp,web").stdout
     assert "WITH a public IPv4" in plan
     assert "WITHOUT a public IPv4" in lab.cli("plan", "--needs", "web,database").stdout
+
+
+def test_tcp_api_needs_a_bearer_token(lab):
+    """The TCP listener (api.tcp) answers only with a token from the tokens file."""
+    def get(*headers):
+        args = ["ip", "netns", "exec", lab.hv, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"]
+        for header in headers:
+            args += ["-H", header]
+        return run(*args, "http://127.0.0.1:8787/v1/status").stdout
+    assert get() == "401"
+    assert get("Authorization: Bearer " + "0" * 64) == "401"
+    assert get(f"Authorization: Bearer {lab.token}") == "200"
