@@ -11,7 +11,12 @@ bench=.build/release/portcullis-bench
 [ -x "$bench" ] || swift build -c release --product portcullis-bench 2>&1 | tail -1
 p=pcfwd$$
 hv=$p-hv vm=$p-vm peer=$p-peer
-cleanup() { for ns in "$vm" "$peer" "$hv"; do ip netns del "$ns" 2>/dev/null || true; done; }
+cleanup() {
+  for ns in "$vm" "$peer" "$hv"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done  # the iperf3 daemon
+    ip netns del "$ns" 2>/dev/null || true
+  done
+}
 trap cleanup EXIT
 for ns in "$hv" "$vm" "$peer"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
 ip netns exec "$hv" sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=0
