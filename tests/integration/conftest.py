@@ -1,5 +1,5 @@
 """The namespace lab as pytest fixtures: one lab per test session, the daemon on SQLite in
-the hypervisor namespace, both VMs registered. Everything is torn down even on failure."""
+the hypervisor namespace, the lab VMs registered. Everything is torn down even on failure."""
 import json, os, secrets, signal, subprocess, time
 from pathlib import Path
 

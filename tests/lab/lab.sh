@@ -91,7 +91,7 @@ LAB_PRIV=$priv
 LAB_BRPRIV=$brpriv
 LAB_RUN=$run
 ENV
-  # Wait until both VMs reach the internet on v4 and v6 (link-local and NDP settle).
+  # Wait until every VM reaches the internet on v4 and v6 (link-local and NDP settle).
   for i in $(seq 1 50); do
     if ip netns exec "$pub" "$PY" "$here/peer.py" probe 203.0.113.1 443 --timeout 0.5 | grep -q open &&
        ip netns exec "$pub" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open &&
