@@ -39,7 +39,10 @@ public struct Explanation: Hashable, Sendable, Codable {
 
 public func explain(vm: VM, flow: Flow, in state: DesiredState) -> Explanation {
     let decision = verdict(for: vm, flow: flow, in: state)
-    let remedies = decision.decision == .rejected ? mailRemedies(policy: state.policy) : []
+    let blockedBySMTPMode = state.policy.smtp.mode == .block && flow.transport == .tcp && flow.port == SMTPInterception.port
+        && !(state.policy.accessType(of: vm) == .restricted && decision.exemption == nil && state.policy.restrictedTCPPorts.contains(flow.port))
+    let remedies = decision.decision != .rejected ? []
+        : blockedBySMTPMode ? submissionRemedies(vm: vm, in: state) : mailRemedies(policy: state.policy)
     return Explanation(vm: vm.id, accessType: state.policy.accessType(of: vm), transport: flow.transport,
                        port: flow.port, verdict: decision, remedies: remedies)
 }
@@ -59,5 +62,20 @@ func mailRemedies(policy: SitePolicy) -> [Remedy] {
             title: "Request an exemption",
             detail: "The operator can open \(policy.restrictedTCPPorts) for this VM for up to \(policy.exemptions.maxDuration), with a reason on record."))
     }
+    return remedies
+}
+
+/// The ways out when the site refuses port 25 to every VM: submission to a mail provider, or an API.
+func submissionRemedies(vm: VM, in state: DesiredState) -> [Remedy] {
+    var remedies: [Remedy] = []
+    let submission = [465, 587].compactMap { Port($0) }.filter {
+        verdict(for: vm, flow: Flow(transport: .tcp, port: $0), in: state).decision == .allowed
+    }
+    if !submission.isEmpty {
+        remedies.append(Remedy(title: "Submit mail to a mail provider",
+                               detail: "Authenticated submission on port \(submission.map(\.description).joined(separator: " or ")) to your mail provider is open."))
+    }
+    remedies.append(Remedy(title: "Use an e-mail API over HTTPS",
+                           detail: "Services such as SendGrid or Mailgun accept mail through an HTTPS API on port 443, which is open."))
     return remedies
 }

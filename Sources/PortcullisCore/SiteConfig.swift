@@ -10,9 +10,11 @@ public struct SiteConfig: Sendable, Decodable {
     public let apiTCP: APITCPListener?
     /// How often the reconciler compares the kernel with the desired state.
     public let reconcileInterval: PolicyDuration
+    /// The transparent SMTP relay (its mode and port are also in `policy.smtp`).
+    public let smtp: SMTPSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case site, exemptions, store, api, reconcile
+        case site, exemptions, store, api, reconcile, smtp
         case publicIPv4 = "public_ipv4"
         case restrictedPorts = "restricted_ports"
     }
@@ -62,13 +64,15 @@ public struct SiteConfig: Sendable, Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let site = try c.decode(String.self, forKey: .site)
         _ = try parseIdentifier(site, field: "site")
+        smtp = try c.decodeIfPresent(SMTPSettings.self, forKey: .smtp) ?? SMTPSettings()
         let ports = try c.decodeIfPresent(RestrictedPorts.self, forKey: .restrictedPorts)?.tcp
             ?? [25, 465, 587].compactMap { Port($0) }
         policy = SitePolicy(
             site: site,
             publicIPv4: try c.decodeIfPresent([IPv4Network].self, forKey: .publicIPv4) ?? [],
             restrictedTCPPorts: PortSet(ports),
-            exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy()
+            exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy(),
+            smtp: smtp.interception
         )
         storePath = try c.decodeIfPresent(StoreSection.self, forKey: .store)?.sqlite ?? "/var/lib/portcullis/state.db"
         let api = try c.decodeIfPresent(APISection.self, forKey: .api)

@@ -7,12 +7,16 @@ public struct SitePolicy: Hashable, Sendable, Codable {
     /// Egress TCP ports closed to VMs without a public IPv4.
     public let restrictedTCPPorts: PortSet
     public let exemptions: ExemptionPolicy
+    /// Port 25 of the VMs that are not restricted: relayed, refused or passed.
+    public let smtp: SMTPInterception
 
-    public init(site: String, publicIPv4: [IPv4Network], restrictedTCPPorts: PortSet, exemptions: ExemptionPolicy = .init()) {
+    public init(site: String, publicIPv4: [IPv4Network], restrictedTCPPorts: PortSet, exemptions: ExemptionPolicy = .init(),
+                smtp: SMTPInterception = .init()) {
         self.site = site
         self.publicIPv4 = publicIPv4
         self.restrictedTCPPorts = restrictedTCPPorts
         self.exemptions = exemptions
+        self.smtp = smtp
     }
 
     public func accessType(of vm: VM) -> AccessType {

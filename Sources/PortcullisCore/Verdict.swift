@@ -20,6 +20,8 @@ public struct Flow: Hashable, Sendable {
 public struct Verdict: Hashable, Sendable, Codable {
     public enum Decision: String, Hashable, Sendable, Codable {
         case allowed
+        /// Allowed, through the transparent SMTP relay (its limits apply).
+        case proxied
         case rejected
     }
 
@@ -35,27 +37,44 @@ public struct Verdict: Hashable, Sendable, Codable {
 /// and explain/plan answer tenants with it.
 public func verdict(for vm: VM, flow: Flow, in state: DesiredState) -> Verdict {
     let policy = state.policy
-    if policy.accessType(of: vm) == .publicIPv4 {
-        return Verdict(decision: .allowed, rule: "no rule: \(vm.interface) is not in set restricted",
-                       reason: "VM \(vm.id) has a public IPv4 address, so no egress ports are restricted", exemption: nil)
+    let restricted = policy.accessType(of: vm) == .restricted
+    let exemption = state.exemptions(for: vm.id).first { $0.ports.contains(flow.port) }
+    if restricted, flow.transport == .tcp, policy.restrictedTCPPorts.contains(flow.port), exemption == nil {
+        let ports = policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")
+        return Verdict(
+            decision: .rejected,
+            rule: vm.bridge == nil
+                ? "inet forward: iifname @restricted tcp dport { \(ports) } goto restricted_port -> reject with tcp reset"
+                : "bridge prerouting: iifname @restricted tcp dport { \(ports) } goto restricted_divert -> handed to the host -> reject with tcp reset",
+            reason: "VM \(vm.id) has no public IPv4 address; TCP connections to ports \(policy.restrictedTCPPorts) are refused on IPv4 and IPv6",
+            exemption: nil
+        )
     }
-    guard flow.transport == .tcp, policy.restrictedTCPPorts.contains(flow.port) else {
-        return Verdict(decision: .allowed, rule: "no rule: \(flow.transport) port \(flow.port) is not restricted",
-                       reason: "\(flow.transport.rawValue.uppercased()) port \(flow.port) is open to every VM at site \(policy.site)", exemption: nil)
+    let opened = exemption.map { " (exemption \($0.id) opens it until \(iso8601($0.expiresAt)))" } ?? ""
+    if flow.transport == .tcp, flow.port == SMTPInterception.port {
+        switch policy.smtp.mode {
+        case .block:
+            return Verdict(decision: .rejected, rule: "smtp mode block: tcp dport 25 from every VM -> reject with tcp reset",
+                           reason: "site \(policy.site) does not allow outbound SMTP on port 25 from any VM\(opened)", exemption: exemption)
+        case .proxy:
+            return Verdict(decision: .proxied,
+                           rule: "inet smtp: tcp dport 25 -> tproxy to :\(policy.smtp.listenPort) (the transparent SMTP relay)",
+                           reason: "port 25 goes through the site's transparent SMTP relay, which connects with the VM's own address and applies per-VM limits\(opened)",
+                           exemption: exemption)
+        case .allow:
+            break
+        }
     }
-    if let exemption = state.exemptions(for: vm.id).first(where: { $0.ports.contains(flow.port) }) {
+    if let exemption, restricted, flow.transport == .tcp, policy.restrictedTCPPorts.contains(flow.port) {
         return Verdict(decision: .allowed, rule: "set exempt contains \"\(vm.interface)\" . \(flow.port)",
                        reason: "exemption \(exemption.id) opens port \(flow.port) until \(iso8601(exemption.expiresAt))", exemption: exemption)
     }
-    let ports = policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")
-    return Verdict(
-        decision: .rejected,
-        rule: vm.bridge == nil
-            ? "inet forward: iifname @restricted tcp dport { \(ports) } goto restricted_port -> reject with tcp reset"
-            : "bridge prerouting: iifname @restricted tcp dport { \(ports) } goto restricted_divert -> handed to the host -> reject with tcp reset",
-        reason: "VM \(vm.id) has no public IPv4 address; TCP connections to ports \(policy.restrictedTCPPorts) are refused on IPv4 and IPv6",
-        exemption: nil
-    )
+    if !restricted {
+        return Verdict(decision: .allowed, rule: "no rule: \(vm.interface) is not in set restricted",
+                       reason: "VM \(vm.id) has a public IPv4 address, so no egress ports are restricted", exemption: nil)
+    }
+    return Verdict(decision: .allowed, rule: "no rule: \(flow.transport) port \(flow.port) is not restricted",
+                   reason: "\(flow.transport.rawValue.uppercased()) port \(flow.port) is open to every VM at site \(policy.site)", exemption: nil)
 }
 
 func iso8601(_ date: Date) -> String {

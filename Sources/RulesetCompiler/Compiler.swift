@@ -80,8 +80,23 @@ public enum RulesetCompiler {
         }
         let ip = all.filter { $0 != .arp }
         let port = quote(vm.interface)
+        // A bridge port whose bridge address is known is listed in the map that diverts its
+        // frames to the host (restricted ports, SMTP); the map doubles as its port set, so the
+        // VM costs one element there, not two. Without an address it stays in vm_ports, and a
+        // divert it would need is a drop.
+        let bridgeMAC = all.contains(.bridge) ? vm.bridge.flatMap { state.bridgeMACs[$0] } : nil
         add("vm_misplaced", port, in: misplaced)
-        add("vm_ports", port, in: all)
+        if let bridgeMAC {
+            add("vm_bridge_mac", "\(port) : \(bridgeMAC)", in: [.bridge])
+            add("vm_ports", port, in: all.filter { $0 != .bridge })
+            if state.policy.smtp.mode == .proxy {
+                // The relay's upstream leg uses the VM's address, so the MX answers to the VM's
+                // MAC; this map turns those frames to the host, where the relay's socket is.
+                add("smtp_vm_mac", "\(vm.mac) : \(bridgeMAC)", in: [.bridge])
+            }
+        } else {
+            add("vm_ports", port, in: all)
+        }
         add("vm_mac", "\(port) . \(vm.mac)", in: all)
         for address in vm.ipv4 { add("vm_ip4", "\(port) . \(address)", in: all) }
         var v6 = vm.ipv6Sources
@@ -106,9 +121,6 @@ public enum RulesetCompiler {
         }
         if state.policy.accessType(of: vm) == .restricted {
             add("restricted", port, in: ip)
-            if all.contains(.bridge), let bridge = vm.bridge, let bridgeMAC = state.bridgeMACs[bridge] {
-                add("vm_bridge_mac", "\(port) : \(bridgeMAC)", in: [.bridge])
-            }
             for exemption in state.exemptions(for: vm.id) {
                 for exempted in exemption.ports {
                     add("exempt", "\(port) . \(exempted)", in: ip, expiry: exemption.expiresAt)
@@ -138,7 +150,7 @@ public enum RulesetCompiler {
         switch family {
         case .bridge:
             ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net",
-             "restricted", "exempt", "vm_bridge_mac"]
+             "restricted", "exempt", "vm_bridge_mac", "smtp_vm_mac"]
         case .inet:
             ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt"]
         case .arp:
@@ -174,7 +186,7 @@ public enum RulesetCompiler {
     }
 
     static let bridgeDropKinds: [DropKind] = DropKind.allCases
-    static let inetDropKinds: [DropKind] = DropKind.allCases.filter { ![.ethertype, .arpMAC, .arpIP].contains($0) }
+    static let inetDropKinds: [DropKind] = DropKind.allCases.filter { ![.ethertype, .arpMAC, .arpIP, .smtpUndiverted].contains($0) }
     static let arpDropKinds: [DropKind] = [.wrongAttachment, .arpMAC, .arpIP]
 
     static let identitySets = """
@@ -282,31 +294,157 @@ public enum RulesetCompiler {
         """
     }
 
-    /// The mark of a bridged frame handed to the host to be refused (see `divertChains`).
+    /// Marks that carry a decision from the bridge table to the host's IP stack, and from the
+    /// ruleset to policy routing. "PC" in the high half keeps them clear of small marks an
+    /// operator may already use.
+    /// A bridged frame handed to the host to be refused (see `divertChains`).
     static let divertMark = "0x50430001"
+    /// A bridged VM's port-25 frame handed to the host for the SMTP relay.
+    static let relayMark = "0x50430002"
+    /// A bridged MX's answer to the relay's upstream leg, handed to the host.
+    static let replyMark = "0x50430003"
+    /// Set on packets for the relay's sockets: the daemon's policy-routing rule delivers this
+    /// mark locally whatever the destination address (`SMTPRouting`).
+    public static let localDeliveryMark: UInt32 = 0x5043_0004
 
-    /// A restricted bridged VM's connection to a restricted port, answered with a TCP reset.
-    /// The bridge family cannot `reject` on this kernel (no CONFIG_NFT_BRIDGE_REJECT), so
-    /// the frame is addressed to the bridge itself and marked; the host's IP stack sees it
-    /// in `inet portcullis prerouting` and rejects it there. A VM whose bridge address is
-    /// unknown misses the map lookup and is dropped right here: a drop in the forward chain
-    /// would miss frames the bridge delivers to the host itself (a NAT bridge like virbr0).
+    /// Whether some bridged frame is handed to the host only to be refused there.
+    static func divertsToRefuse(_ policy: SitePolicy) -> Bool {
+        !policy.restrictedTCPPorts.isEmpty || policy.smtp.mode == .block
+    }
+
+    static func restrictedPortList(_ policy: SitePolicy) -> String {
+        policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")
+    }
+
+    /// Bridged frames the host must see: a restricted VM's connection to a restricted port,
+    /// answered with a TCP reset, and port 25 for the SMTP relay (or refused, in block mode).
+    /// The bridge family cannot `reject` on this kernel (no CONFIG_NFT_BRIDGE_REJECT), so the
+    /// frame is addressed to the bridge itself and marked; the host's IP stack sees it in
+    /// `inet portcullis` prerouting. A VM whose bridge address is unknown is in `vm_ports`,
+    /// not `vm_bridge_mac`: its frames miss the map lookup and are dropped right here (a drop
+    /// in the forward chain would miss frames the bridge delivers to the host itself, as a
+    /// NAT bridge like virbr0 does).
     static func divertChains(_ policy: SitePolicy) -> String {
-        guard !policy.restrictedTCPPorts.isEmpty else { return "" }
-        return """
+        let restricted = !policy.restrictedTCPPorts.isEmpty
+        let smtp = policy.smtp.mode != .allow
+        guard restricted || smtp else { return "" }
+        var divert = [String]()
+        if restricted {
+            divert.append("iifname @restricted tcp dport { \(restrictedPortList(policy)) } iifname . tcp dport != @exempt goto restricted_divert")
+        }
+        if smtp {
+            divert.append("tcp dport \(SMTPInterception.port) iifname @vm_bridge_mac goto smtp_divert")
+            divert.append("tcp dport \(SMTPInterception.port) iifname @vm_ports \(drop(.smtpUndiverted))")
+        }
+        if policy.smtp.mode == .proxy {
+            divert.append("tcp sport \(SMTPInterception.port) iifname != @vm_ports iifname != @vm_bridge_mac ether daddr set ether daddr map @smtp_vm_mac meta pkttype set host meta mark set \(replyMark) accept")
+        }
+        var text = """
             chain divert {
                 type filter hook prerouting priority -300; policy accept;
-                iifname @restricted tcp dport { \(policy.restrictedTCPPorts.ports.map(\.description).joined(separator: ", ")) } goto restricted_divert
-            }
-
-            chain restricted_divert {
-                iifname . tcp dport @exempt return
-                update @rejected { iifname . tcp dport }
-                ether daddr set iifname map @vm_bridge_mac meta pkttype set host meta mark set \(divertMark) accept
-                drop
-            }
+        \(divert.map { "        \($0)\n" }.joined())    }
 
         """
+        if restricted {
+            text += """
+
+                chain restricted_divert {
+                    update @rejected { iifname . tcp dport }
+                    ether daddr set iifname map @vm_bridge_mac meta pkttype set host meta mark set \(divertMark) accept
+                    drop
+                }
+
+            """
+        }
+        if smtp {
+            let (count, mark) = policy.smtp.mode == .block ? ("        update @rejected { iifname . tcp dport }\n", divertMark) : ("", relayMark)
+            text += """
+
+                chain smtp_divert {
+            \(count)        ether daddr set iifname map @vm_bridge_mac meta pkttype set host meta mark set \(mark) accept
+                    drop
+                }
+
+            """
+        }
+        return text
+    }
+
+    /// A bridged VM's port 25 never leaves through the bridge when the relay or a block is in
+    /// force: every such frame was handed to the host in prerouting, so one here went around it.
+    static func bridgeSMTPBypass(_ policy: SitePolicy) -> String {
+        guard policy.smtp.mode != .allow else { return "" }
+        return """
+                tcp dport \(SMTPInterception.port) iifname @vm_ports drop
+                tcp dport \(SMTPInterception.port) iifname @vm_bridge_mac drop
+
+        """
+    }
+
+    /// The routed half of `bridgeSMTPBypass`: port 25 from a VM that is not refused as
+    /// restricted was taken by the relay (or refused) in prerouting, never forwarded.
+    static func inetSMTPBypass(_ policy: SitePolicy) -> String {
+        guard policy.smtp.mode != .allow else { return "" }
+        return """
+                tcp dport \(SMTPInterception.port) iifname @vm_ports iifname != @restricted reject with tcp reset
+                iifname . tcp dport @exempt tcp dport \(SMTPInterception.port) reject with tcp reset
+
+        """
+    }
+
+    /// Port 25 of routed VMs, and what bridged VMs handed over (recipes B1 and A1 of
+    /// docs/interception.md). `tproxy` gives the connection to the relay's transparent listener
+    /// and marks it for local delivery; when nothing listens the rule stops and the next one
+    /// refuses the connection: fail closed, never passed through. The MX's answers to the
+    /// relay's upstream leg (addressed to the VM) belong to a transparent socket of the relay.
+    static func smtpChains(_ policy: SitePolicy) -> String {
+        let port = SMTPInterception.port
+        let restrictedSMTP = policy.restrictedTCPPorts.contains(port)
+            ? "        iifname @restricted iifname . tcp dport != @exempt return\n" : ""
+        switch policy.smtp.mode {
+        case .allow:
+            return ""
+        case .block:
+            return """
+                chain smtp {
+                    type filter hook prerouting priority -150; policy accept;
+                    tcp dport \(port) iifname @vm_ports goto smtp_from_vm
+                }
+
+                chain smtp_from_vm {
+            \(restrictedSMTP)        update @rejected { iifname . tcp dport }
+                    reject with tcp reset
+                }
+
+            """
+        case .proxy:
+            let local = "0x" + String(localDeliveryMark, radix: 16)
+            return """
+                chain smtp {
+                    type filter hook prerouting priority -150; policy accept;
+                    meta mark \(relayMark) goto smtp_relay
+                    meta mark \(replyMark) goto smtp_reply
+                    tcp dport \(port) iifname @vm_ports goto smtp_from_vm
+                    tcp sport \(port) iifname != @vm_ports socket transparent 1 meta mark set \(local) accept
+                }
+
+                chain smtp_from_vm {
+            \(restrictedSMTP)        goto smtp_relay
+                }
+
+                chain smtp_relay {
+                    meta nfproto ipv4 meta l4proto tcp tproxy ip to :\(policy.smtp.listenPort) meta mark set \(local) accept
+                    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :\(policy.smtp.listenPort) meta mark set \(local) accept
+                    reject with tcp reset
+                }
+
+                chain smtp_reply {
+                    socket transparent 1 meta mark set \(local) accept
+                    drop
+                }
+
+            """
+        }
     }
 
     static func bridgeTable(_ policy: SitePolicy) -> String {
@@ -314,11 +452,13 @@ public enum RulesetCompiler {
         table bridge portcullis {
             comment "\(commentPlaceholder)"
         \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
+            map smtp_vm_mac { type ether_addr : ether_addr; }
 
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
                 iifname @vm_misplaced \(drop(.wrongAttachment))
                 iifname @vm_ports goto from_vm
+                iifname @vm_bridge_mac goto from_vm
             }
 
             chain from_vm {
@@ -330,7 +470,7 @@ public enum RulesetCompiler {
         \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(dropChains(bridgeDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
-        \(restrictedChain(policy, verdict: "drop"))    }
+        \(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
         }
 
         """
@@ -343,7 +483,7 @@ public enum RulesetCompiler {
         \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
-        \(policy.restrictedTCPPorts.isEmpty ? "" : "        meta mark \(divertMark) reject with tcp reset\n")        iifname @vm_misplaced \(drop(.wrongAttachment))
+        \(divertsToRefuse(policy) ? "        meta mark \(divertMark) reject with tcp reset\n" : "")        iifname @vm_misplaced \(drop(.wrongAttachment))
                 iifname @vm_ports goto from_vm
             }
 
@@ -352,10 +492,10 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(dropChains(inetDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(dropChains(inetDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
-        \(restrictedChain(policy, verdict: "reject with tcp reset"))    }
+        \(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }
         }
 
         """

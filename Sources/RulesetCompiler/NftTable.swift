@@ -48,6 +48,9 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
     /// Traffic from an interface in a table that, by the VM's declared attachment, should
     /// never see it (a "routed" VM's interface on a bridge, a bridge port seen as routed).
     case wrongAttachment = 12
+    /// Port 25 from a bridge port whose bridge address is unknown: it cannot be handed to
+    /// the SMTP relay, and is never passed through.
+    case smtpUndiverted = 13
 
     public var description: String {
         switch self {
@@ -63,6 +66,7 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
         case .arpMAC: "arp_mac"
         case .arpIP: "arp_ip"
         case .wrongAttachment: "wrong_attachment"
+        case .smtpUndiverted: "smtp_undiverted"
         }
     }
 }

@@ -179,7 +179,7 @@ struct APITests {
             }
             #expect(await kernel.applied.last?.exemptions.count == 1)
             try await client.execute(uri: "/v1/explain?vm=priv&port=25", method: .get) { response in
-                #expect(String(buffer: response.body).contains(#""decision" : "allowed""#))
+                #expect(String(buffer: response.body).contains(#""decision" : "proxied""#))
             }
             let bad = #"{"vm":"priv","ports":"443","reason":"x"}"#
             try await client.execute(uri: "/v1/exemptions", method: .post, body: ByteBuffer(string: bad)) { response in

@@ -34,9 +34,29 @@ enum Fixtures {
         #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(port), in: Fixtures.state()).decision == expected)
     }
 
-    @Test(arguments: [25, 465, 587, 443])
-    func publicVMIsNeverRestricted(port: Int) {
-        #expect(verdict(for: Fixtures.publicVM, flow: Fixtures.flow(port), in: Fixtures.state()).decision == .allowed)
+    @Test(arguments: [(25, Verdict.Decision.proxied), (465, .allowed), (587, .allowed), (443, .allowed)])
+    func publicVMIsNeverRestricted(port: Int, expected: Verdict.Decision) {
+        #expect(verdict(for: Fixtures.publicVM, flow: Fixtures.flow(port), in: Fixtures.state()).decision == expected)
+    }
+
+    /// `smtp.mode` decides port 25 of unrestricted VMs only; restricted ones stay refused.
+    @Test(arguments: [(SMTPMode.proxy, Verdict.Decision.proxied), (.block, .rejected), (.allow, .allowed)])
+    func smtpModeDecidesPort25OfPublicVMs(mode: SMTPMode, expected: Verdict.Decision) {
+        let policy = SitePolicy(site: "s", publicIPv4: Fixtures.policy.publicIPv4, restrictedTCPPorts: Fixtures.policy.restrictedTCPPorts,
+                                smtp: SMTPInterception(mode: mode))
+        let state = DesiredState(policy: policy, vms: [Fixtures.publicVM, Fixtures.privateVM], exemptions: [], now: Fixtures.now)
+        #expect(verdict(for: Fixtures.publicVM, flow: Fixtures.flow(25), in: state).decision == expected)
+        #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(25), in: state).decision == .rejected)
+        #expect(verdict(for: Fixtures.publicVM, flow: Fixtures.flow(587), in: state).decision == .allowed)
+    }
+
+    @Test func blockModeOffersSubmissionNotAPublicIPv4() {
+        let policy = SitePolicy(site: "s", publicIPv4: Fixtures.policy.publicIPv4, restrictedTCPPorts: Fixtures.policy.restrictedTCPPorts,
+                                smtp: SMTPInterception(mode: .block))
+        let state = DesiredState(policy: policy, vms: [Fixtures.publicVM], exemptions: [], now: Fixtures.now)
+        let answer = explain(vm: Fixtures.publicVM, flow: Fixtures.flow(25), in: state)
+        #expect(answer.remedies.map(\.title) == ["Submit mail to a mail provider", "Use an e-mail API over HTTPS"])
+        #expect(answer.remedies.first?.detail.contains("465 or 587") == true)
     }
 
     @Test func udpIsNotRestricted() {
@@ -49,7 +69,7 @@ enum Fixtures {
         #expect(exemption.expiresAt == Fixtures.now.addingTimeInterval(7200))
         let state = Fixtures.state(exemptions: [exemption])
         let open = verdict(for: Fixtures.privateVM, flow: Fixtures.flow(25), in: state)
-        #expect(open.decision == .allowed)
+        #expect(open.decision == .proxied)
         #expect(open.exemption?.id == "ex-1")
         #expect(verdict(for: Fixtures.privateVM, flow: Fixtures.flow(587), in: state).decision == .rejected)
         let later = DesiredState(policy: Fixtures.policy, vms: state.vms, exemptions: [exemption], now: Fixtures.now.addingTimeInterval(7201))
@@ -209,5 +229,52 @@ enum Fixtures {
     func refusesBadFiles(text: String, problem: String) {
         let error = #expect(throws: ValidationError.self) { try APITokens(parsing: text, file: "tokens") }
         #expect(error?.problem.contains(problem) == true)
+    }
+}
+
+@Suite struct SMTPSettingsTests {
+    static func decode(_ yaml: String) throws -> SMTPSettings {
+        try JSONDecoder().decode(SMTPSettings.self, from: Data(yaml.utf8))
+    }
+
+    @Test func defaultsAreTheIssuesFigures() throws {
+        let settings = try Self.decode("{}")
+        #expect(settings.interception == SMTPInterception(mode: .proxy, listenPort: Port(10025)!))
+        #expect(settings.tls.mode == .terminate && settings.tls.certificate == nil)
+        #expect(settings.limits == SMTPLimitSettings(sessions: 20, connectionsPerMinute: 60, messagesPerHour: 200,
+                                                     recipientsPerMessage: 100, maxMessageBytes: 26_214_400))
+        #expect(settings.routingTable == 2525 && settings.upstreamMark == nil)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let settings = try Self.decode("""
+            {"mode": "block", "listen_port": 2525, "upstream_mark": 2, "routing_table": 100, "routing_priority": 90,
+             "log_retention": "7d", "tls": {"mode": "splice", "cert": "/c.pem", "key": "/k.pem"},
+             "limits": {"sessions": 5, "connections_per_minute": 6, "messages_per_hour": 7, "recipients_per_message": 150,
+                        "max_message_bytes": 1000}}
+            """)
+        #expect(settings.interception == SMTPInterception(mode: .block, listenPort: Port(2525)!))
+        #expect(settings.upstreamMark == 2 && settings.routingTable == 100 && settings.routingPriority == 90)
+        #expect(settings.logRetention.seconds == 7 * 86_400)
+        #expect(settings.tls == SMTPTLSSettings(mode: .splice, certificate: "/c.pem", key: "/k.pem"))
+        #expect(settings.limits == SMTPLimitSettings(sessions: 5, connectionsPerMinute: 6, messagesPerHour: 7,
+                                                     recipientsPerMessage: 150, maxMessageBytes: 1000))
+    }
+
+    @Test(arguments: [
+        (#"{"mode": "relay"}"#, "smtp.mode"),
+        (#"{"tls": {"cert": "/c.pem"}}"#, "smtp.tls.key"),
+        (#"{"tls": {"mode": "on"}}"#, "smtp.tls.mode"),
+        (#"{"limits": {"sessions": 0}}"#, "smtp.limits.sessions"),
+        (#"{"limits": {"recipients_per_message": 10}}"#, "smtp.limits.recipients_per_message"),
+        (#"{"routing_table": 254}"#, "smtp.routing_table"),
+        (#"{"upstream_mark": 0}"#, "smtp.upstream_mark"),
+    ])
+    func badValuesNameTheirKey(json: String, field: String) {
+        #expect { try Self.decode(json) } throws: { ($0 as? ValidationError)?.field == field }
+    }
+
+    @Test func unknownKeysAreRefused() {
+        #expect { try Self.decode(#"{"listen": 25}"#) } throws: { ($0 as? ValidationError)?.problem.contains("unknown key") == true }
     }
 }

@@ -174,10 +174,12 @@ enum Lab {
     @Test func rulesPerChainCountsRuleLinesOnly() {
         let counts = RulesetCompiler.compile(Lab.state()).rulesPerChain
         #expect(counts["inet/prerouting"] == 3)
-        #expect(counts["bridge/restricted_divert"] == 4)
+        #expect(counts["bridge/restricted_divert"] == 3)
+        #expect(counts["bridge/smtp_divert"] == 2)
+        #expect(counts["inet/smtp_relay"] == 3)
         #expect(counts["bridge/drop_mac_source"] == 2)
         #expect(counts["arp/drop_ipv4_source"] == nil)
-        #expect(counts["inet/forward"] == 1)
+        #expect(counts["inet/forward"] == 3)
         #expect(counts["inet/restricted_port"] == 3)
         #expect(counts["bridge/from_vm"] == 3)
         #expect(counts["arp/vm_arp"] == 5)
@@ -203,10 +205,76 @@ enum Lab {
         #expect(map([Self.bridged], bridgeMACs: [:]).isEmpty)
     }
 
-    @Test func publicBridgedVMIsNeverDiverted() throws {
+    /// The divert map doubles as the bridge's port set: a bridged VM with a known bridge is in
+    /// it (public or not) and not in vm_ports; only `restricted` decides the port refusal.
+    @Test func publicBridgedVMIsInTheDivertMapButNotRestricted() throws {
         let publicBridged = try VM(id: "pubbr", tenant: "t1", contact: nil, interface: "vmpb0", mac: "02:00:00:00:05:01",
                                    ipv4: ["203.0.113.50"], ipv6: [], allowedSources: [], bridge: "br0")
-        #expect(map([publicBridged], bridgeMACs: [publicBridged.bridge!: Self.brMAC]).isEmpty)
+        let state = DesiredState(policy: Lab.policy, vms: [publicBridged], exemptions: [], now: Lab.now,
+                                 bridgeMACs: [publicBridged.bridge!: Self.brMAC])
+        let elements = RulesetCompiler.compile(state).elements
+        #expect(map([publicBridged], bridgeMACs: [publicBridged.bridge!: Self.brMAC]) == ["\"vmpb0\" : 02:00:00:00:00:fe"])
+        #expect(elements[SetRef(.bridge, "vm_ports")]!.isEmpty)
+        #expect(elements[SetRef(.bridge, "restricted")]!.isEmpty)
+        #expect(Set(elements[SetRef(.bridge, "smtp_vm_mac")]!.keys) == ["02:00:00:00:05:01 : 02:00:00:00:00:fe"])
+    }
+
+    @Test func unknownBridgeAddressKeepsThePortInVMPorts() {
+        let state = DesiredState(policy: Lab.policy, vms: [Self.bridged], exemptions: [], now: Lab.now, bridgeMACs: [:])
+        let elements = RulesetCompiler.compile(state).elements
+        #expect(Set(elements[SetRef(.bridge, "vm_ports")]!.keys) == ["\"vmbrp0\""])
+        #expect(elements[SetRef(.bridge, "smtp_vm_mac")]!.isEmpty)
+    }
+}
+
+/// Port 25 of VMs that are not restricted, by `smtp.mode`.
+@Suite struct SMTPInterceptionTests {
+    static func policy(_ mode: SMTPMode, restricted: [Int] = [25, 465, 587], port: Int = 10025) -> SitePolicy {
+        SitePolicy(site: "lab-1", publicIPv4: Lab.policy.publicIPv4, restrictedTCPPorts: PortSet(restricted.compactMap { Port($0) }),
+                   smtp: SMTPInterception(mode: mode, listenPort: Port(port)!))
+    }
+
+    static func script(_ policy: SitePolicy) -> String {
+        let state = DesiredState(policy: policy, vms: [Lab.pub, Lab.priv], exemptions: [], now: Lab.now)
+        return RulesetCompiler.compile(state).replaceScript()
+    }
+
+    @Test func proxyModeHandsPort25ToTheRelayAndFailsClosed() {
+        let text = Self.script(Self.policy(.proxy, port: 2525))
+        #expect(text.contains("tproxy ip to :2525 meta mark set 0x50430004 accept"))
+        #expect(text.contains("tproxy ip6 to :2525 meta mark set 0x50430004 accept"))
+        // The line after the tproxy rules: when nothing listens the connection is refused.
+        #expect(text.contains("tproxy ip6 to :2525 meta mark set 0x50430004 accept\n        reject with tcp reset"))
+        #expect(text.contains("socket transparent 1 meta mark set 0x50430004 accept"))
+        #expect(text.contains("chain smtp_divert"))
+        #expect(text.contains("tcp dport 25 iifname @vm_ports iifname != @restricted reject with tcp reset"))
+    }
+
+    @Test func blockModeRefusesPort25Everywhere() {
+        let text = Self.script(Self.policy(.block))
+        #expect(!text.contains("tproxy"))
+        #expect(text.contains("chain smtp_from_vm {\n        iifname @restricted iifname . tcp dport != @exempt return\n        update @rejected { iifname . tcp dport }\n        reject with tcp reset"))
+        #expect(text.contains("meta mark 0x50430001 reject with tcp reset"))
+    }
+
+    @Test func blockModeRefusesBridgedPort25EvenWithoutRestrictedPorts() {
+        let text = Self.script(Self.policy(.block, restricted: []))
+        #expect(text.contains("meta mark 0x50430001 reject with tcp reset"))
+        #expect(text.contains("chain smtp_divert {\n        update @rejected { iifname . tcp dport }"))
+        #expect(!text.contains("restricted_divert"))
+    }
+
+    @Test func allowModeAddsNothing() {
+        let text = Self.script(Self.policy(.allow))
+        #expect(!text.contains("tproxy"))
+        #expect(!text.contains("chain smtp"))
+        #expect(!text.contains("tcp sport 25"))
+    }
+
+    /// When 25 is not a restricted port, restricted VMs are relayed like the others.
+    @Test func unrestrictedPort25IsRelayedForRestrictedVMsToo() {
+        let text = Self.script(Self.policy(.proxy, restricted: [465, 587]))
+        #expect(text.contains("chain smtp_from_vm {\n        goto smtp_relay"))
     }
 }
 
