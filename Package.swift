@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI",
+                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

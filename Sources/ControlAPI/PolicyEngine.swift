@@ -22,6 +22,8 @@ public actor PolicyEngine {
     /// The bridges of registered VMs and their addresses, refreshed every reconcile round
     /// (an auto-assigned bridge address changes when ports come and go).
     private var bridgeMACs: [InterfaceName: MACAddress] = [:]
+    /// Source address → VM, for the SMTP relay; follows every committed change.
+    public nonisolated let directory: VMDirectory
 
     public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
                 clock: @escaping @Sendable () -> Date = { Date() },
@@ -32,6 +34,7 @@ public actor PolicyEngine {
         self.clock = clock
         self.bridgeAddress = bridgeAddress
         registeredVMs = try store.vms().sorted { $0.id < $1.id }
+        directory = VMDirectory(registeredVMs)
         storedExemptions = try store.exemptions()
     }
 
@@ -179,6 +182,7 @@ public actor PolicyEngine {
             throw error
         }
         registeredVMs = next
+        directory.insert(vm)
         return VMView(vm, state: state(vms: [vm]))
     }
 
@@ -190,7 +194,7 @@ public actor PolicyEngine {
         let (index, found) = position(of: id)
         guard found else { throw NotFound(kind: "VM", id: id.value) }
         var next = registeredVMs
-        next.remove(at: index)
+        let leaving = next.remove(at: index)
         let remaining = storedExemptions.filter { $0.vm != id }
         try await kernel.apply(state(vms: next, exemptions: remaining), changed: [id])
         let removed: VM
@@ -202,6 +206,7 @@ public actor PolicyEngine {
         }
         registeredVMs = next
         storedExemptions = remaining
+        directory.remove(leaving)
         return removed
     }
 

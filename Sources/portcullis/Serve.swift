@@ -6,6 +6,7 @@ import Logging
 import Netfilter
 import PortcullisCore
 import RulesetCompiler
+import SMTPProxy
 import ServiceLifecycle
 import UnixSignals
 import Store
@@ -55,6 +56,17 @@ struct Serve: AsyncParsableCommand {
             )
             services.append(.init(service: tcpApp))
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
+        }
+        if site.policy.smtp.mode == .proxy {
+            let relayLogger = logger
+            services.append(.init(service: SMTPRelayService(
+                settings: site.smtp, directory: engine.directory, tls: nil, recheckInterval: site.reconcileInterval,
+                record: { transaction in
+                    relayLogger.info("smtp transaction", metadata: [
+                        "vm": "\(transaction.vm)", "destination": "\(transaction.destination)",
+                        "verdict": "\(transaction.record.verdict.rawValue)", "recipients": "\(transaction.record.recipientCount)"])
+                },
+                logger: logger)))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

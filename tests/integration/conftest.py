@@ -44,6 +44,7 @@ exemptions: {{ allowed: true, default_duration: 30d, max_duration: 90d }}
 store: {{ sqlite: {self.run_dir}/state.db }}
 api: {{ socket: {self.socket}, tcp: {{ listen: "127.0.0.1:8787", tokens_file: {tokens} }} }}
 reconcile: {{ interval: 1s }}
+smtp: {{ mode: proxy, listen_port: 10025 }}
 """)
 
     # --- the daemon -------------------------------------------------------

@@ -10,7 +10,8 @@
 #   PREFIX-hv   br0 02:00:00:00:00:fe 203.0.113.2/24 198.51.100.2/24 2001:db8:1::2/64, uplink up0 on br0
 #        |  vmpriv0 (routed: 100.64.0.1/24, 2001:db8:2::1/64; NAT to 203.0.113.2 via table ip labnat)
 #   PREFIX-priv (private VM, routed)   eth0 02:00:00:00:02:01 100.64.0.10/24 2001:db8:2::10/64
-#   PREFIX-net  eth0 203.0.113.1/24 198.51.100.1/24 2001:db8:1::1/64; listeners on 25, 465, 587, 443 (v4+v6)
+#   PREFIX-net  eth0 203.0.113.1/24 198.51.100.1/24 2001:db8:1::1/64; an SMTP sink (mx.py, STARTTLS) on 25
+#               and listeners on 465, 587, 443 (v4+v6)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 action=${1:?usage: lab.sh up|down PREFIX}
@@ -79,8 +80,12 @@ up() {
   ip -n "$hv" route add default via 203.0.113.1
   ip -n "$hv" -6 route add default via 2001:db8:1::1
   nat_table | ip netns exec "$hv" nft -f -
-  # Listeners in the internet.
-  ip netns exec "$net" "$PY" "$here/peer.py" listen --ports 25,465,587,443 --log "$run/listener.log" \
+  # Listeners in the internet: the MX (with a throwaway certificate) and the other ports.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=lab-mx.example" -keyout "$run/mx.key" -out "$run/mx.pem" \
+    >/dev/null 2>&1
+  ip netns exec "$net" "$PY" "$here/mx.py" --store "$run/mx" --cert "$run/mx.pem" --key "$run/mx.key" \
+    > "$run/mx.out" 2>&1 &
+  ip netns exec "$net" "$PY" "$here/peer.py" listen --ports 465,587,443 --log "$run/listener.log" \
     > "$run/listener.out" 2>&1 &
   cat > "$run/env" <<ENV
 LAB_PREFIX=$prefix
@@ -90,10 +95,12 @@ LAB_PUB=$pub
 LAB_PRIV=$priv
 LAB_BRPRIV=$brpriv
 LAB_RUN=$run
+LAB_MX_STORE=$run/mx
 ENV
   # Wait until every VM reaches the internet on v4 and v6 (link-local and NDP settle).
   for i in $(seq 1 50); do
     if ip netns exec "$pub" "$PY" "$here/peer.py" probe 203.0.113.1 443 --timeout 0.5 | grep -q open &&
+       ip netns exec "$pub" "$PY" "$here/peer.py" probe 203.0.113.1 25 --timeout 0.5 | grep -q open &&
        ip netns exec "$pub" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open &&
        ip netns exec "$priv" "$PY" "$here/peer.py" probe 203.0.113.1 443 --timeout 0.5 | grep -q open &&
        ip netns exec "$priv" "$PY" "$here/peer.py" probe 2001:db8:1::1 443 --timeout 0.5 | grep -q open &&
