@@ -6,6 +6,9 @@ public enum SMTPBareLineEnding: String, Hashable, Sendable {
     case cr
     /// An LF not preceded by CR.
     case lf
+    /// A NUL. Not a line ending in SMTP, but some MTAs end a line or a string at it (a smuggling
+    /// vector), and neither RFC 5322 text nor 8BITMIME allows it; the relay offers no BINARYMIME.
+    case nul
 }
 
 /// What `SMTPLineDecoder` produces: one event per line, typed so that nothing malformed can be

@@ -72,6 +72,9 @@ public struct SMTPLineDecoder: ByteToMessageDecoder {
             } else if previousWasCR {
                 bareLineEnding = bareLineEnding ?? .cr
             }
+            if byte == 0 {
+                bareLineEnding = bareLineEnding ?? .nul
+            }
             previousWasCR = byte == .cr
             if dropped + scanned >= limit {
                 // Even a LF next would make the line longer than the limit: stop keeping its bytes.

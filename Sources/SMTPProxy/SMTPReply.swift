@@ -106,7 +106,7 @@ extension SMTPReply {
     public static let notImplemented = SMTPReply(code: 502, SMTPEnhancedStatus(5, 5, 1), "Command not implemented")
     public static let badSequence = SMTPReply(code: 503, SMTPEnhancedStatus(5, 5, 1), "Bad sequence of commands")
     public static let bareLineEndingInMessage = SMTPReply(code: 550, SMTPEnhancedStatus(5, 6, 0),
-                                                          "Message rejected: bare <CR> or <LF> in message text")
+                                                          "Message rejected: bare <CR>, <LF> or NUL in message text")
     public static let messageTooBig = SMTPReply(code: 552, SMTPEnhancedStatus(5, 3, 4),
                                                 "Message size exceeds fixed maximum message size")
 }

@@ -32,7 +32,8 @@ extension ByteBuffer {
 let smugglingVariants: [String] = [
     "\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r.\r\n", "\r\n.\r", "\n.\r", "\r.\n",
     "\r\n\n.\r\n", "\r\n\r.\r\n", "\r\n.\r\r\n", "\r\n.\n\r\n", "\r\r\n.\r\r\n", "\n\r\n.\n",
+    "\r\n.\0\r\n", "\r\n\0.\r\n", "\r\n.\0\n",
 ]
 
 /// Bodies with a stray CR or LF somewhere, but a proper end of data.
-let bareLineEndingBodies: [String] = ["bo\rdy\r\n", "bo\ndy\r\n", "\r\r\n", "\n\r\n", "line\r\r\n", ".\n\r\n"]
+let bareLineEndingBodies: [String] = ["bo\rdy\r\n", "bo\ndy\r\n", "\r\r\n", "\n\r\n", "line\r\r\n", ".\n\r\n", "nu\0l\r\n"]

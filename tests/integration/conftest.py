@@ -44,7 +44,7 @@ exemptions: {{ allowed: true, default_duration: 30d, max_duration: 90d }}
 store: {{ sqlite: {self.run_dir}/state.db }}
 api: {{ socket: {self.socket}, tcp: {{ listen: "127.0.0.1:8787", tokens_file: {tokens} }} }}
 reconcile: {{ interval: 1s }}
-smtp: {{ mode: proxy, listen_port: 10025 }}
+smtp: {self.SMTP}
 """)
 
     # --- the daemon -------------------------------------------------------
@@ -80,6 +80,43 @@ smtp: {{ mode: proxy, listen_port: 10025 }}
 
     def drops(self, vm, kind):
         return self.metrics().get(f'portcullis_dropped_packets_total{{vm="{vm}",interface="{INTERFACES[vm]}",kind="{kind}"}}', 0)
+
+    def restart_daemon(self, smtp=None):
+        """Restarts the daemon, with another `smtp:` section when given (None: the lab's)."""
+        self.kill_daemon(signal.SIGTERM)
+        text = self.config.read_text()
+        lines = [l for l in text.splitlines() if not l.startswith("smtp:")]
+        lines.append("smtp: " + (smtp or self.SMTP))
+        self.config.write_text("\n".join(lines) + "\n")
+        self.start_daemon()
+
+    # --- SMTP ---------------------------------------------------------------
+    SMTP = "{ mode: proxy, listen_port: 10025 }"
+
+    @property
+    def mx_store(self):
+        return self.run_dir / "mx"
+
+    def mx_messages(self):
+        """Every message the lab MX accepted: its envelope plus the stored text as 'data'."""
+        found = []
+        for envelope in sorted(self.mx_store.glob("*.json"), key=lambda p: int(p.stem)):
+            item = json.loads(envelope.read_text())
+            item["data"] = envelope.with_suffix(".eml").read_bytes()
+            item["id"] = int(envelope.stem)
+            found.append(item)
+        return found
+
+    def mx_sessions(self):
+        path = self.mx_store / "sessions.log"
+        return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+    def smtp_client(self, vm, mode, host, *args, timeout=60):
+        out = run("ip", "netns", "exec", self.ns(vm), PY, LAB / "smtpclient.py", mode, host, *args, timeout=timeout)
+        return json.loads(out.stdout)
+
+    def swaks(self, vm, *args, check=True, timeout=60):
+        return run("ip", "netns", "exec", self.ns(vm), "swaks", *args, check=check, timeout=timeout)
 
     # --- the network ------------------------------------------------------
     def ns(self, name):

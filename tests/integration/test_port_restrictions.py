@@ -40,7 +40,7 @@ def test_explain_names_rule_and_remedies(lab):
     out = lab.cli("explain", "priv", "--port", "25").stdout
     assert "REJECTED" in out and "reject with tcp reset" in out
     assert "separate VM with a public IPv4" in out and "HTTPS" in out
-    assert "ALLOWED" in lab.cli("explain", "pub", "--port", "25").stdout
+    assert "ALLOWED" in lab.cli("explain", "pub", "--port", "443").stdout
 
 
 def test_ruleset_verb_prints_the_loaded_rules(lab):
