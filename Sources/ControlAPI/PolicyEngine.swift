@@ -24,6 +24,8 @@ public actor PolicyEngine {
     private var bridgeMACs: [InterfaceName: MACAddress] = [:]
     /// Source address → VM, for the SMTP relay; follows every committed change.
     public nonisolated let directory: VMDirectory
+    /// What the SMTP relay did per VM, for `/metrics`.
+    public nonisolated let smtpCounters = SMTPCounters()
 
     public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
                 clock: @escaping @Sendable () -> Date = { Date() },
@@ -297,7 +299,7 @@ public actor PolicyEngine {
     public func metrics() async throws -> String {
         let state = state()
         let samples = await kernel.samples()
-        return MetricsRenderer.render(state: state, samples: samples)
+        return MetricsRenderer.render(state: state, samples: samples) + smtpCounters.prometheusText()
     }
 }
 

@@ -59,9 +59,12 @@ struct Serve: AsyncParsableCommand {
         }
         if site.policy.smtp.mode == .proxy {
             let relayLogger = logger
+            let counters = engine.smtpCounters
             services.append(.init(service: SMTPRelayService(
                 settings: site.smtp, directory: engine.directory, tls: nil, recheckInterval: site.reconcileInterval,
                 record: { transaction in
+                    counters.count(vm: transaction.vm.vmID, verdict: transaction.record.verdict.rawValue,
+                                   recipients: transaction.record.recipientCount, bytes: transaction.record.sizeBytes)
                     relayLogger.info("smtp transaction", metadata: [
                         "vm": "\(transaction.vm)", "destination": "\(transaction.destination)",
                         "verdict": "\(transaction.record.verdict.rawValue)", "recipients": "\(transaction.record.recipientCount)"])

@@ -278,3 +278,18 @@ enum Fixtures {
         #expect { try Self.decode(#"{"listen": 25}"#) } throws: { ($0 as? ValidationError)?.problem.contains("unknown key") == true }
     }
 }
+
+@Suite struct SMTPCountersTests {
+    @Test func countsPerVMAndVerdict() {
+        let counters = SMTPCounters()
+        counters.count(vm: "a", verdict: "relayed", recipients: 2, bytes: 100)
+        counters.count(vm: "a", verdict: "relayed", recipients: 1, bytes: 50)
+        counters.count(vm: "a", verdict: "rateLimited", recipients: 0, bytes: 0)
+        #expect(counters.totals(vm: "a")?.transactions == ["relayed": 2, "rateLimited": 1])
+        #expect(counters.totals(vm: "a")?.recipients == 3)
+        let text = counters.prometheusText()
+        #expect(text.contains(#"portcullis_smtp_transactions_total{vm="a",verdict="relayed"} 2"#))
+        #expect(text.contains(#"portcullis_smtp_message_bytes_total{vm="a"} 150"#))
+        #expect(counters.totals(vm: "b") == nil)
+    }
+}

@@ -173,3 +173,11 @@ def test_policy_routing_is_repaired(lab):
 def test_explain_says_proxied(lab):
     out = lab.cli("explain", "pub", "--port", "25").stdout
     assert "PROXIED" in out and "tproxy to :10025" in out
+
+
+def test_transactions_are_counted_per_vm(lab):
+    key = 'portcullis_smtp_transactions_total{vm="pub",verdict="relayed"}'
+    before = lab.metrics().get(key, 0)
+    lab.swaks("pub", "--server", MX["v4"], "--from", "a@tenant.example", "--to", "sink@example.org")
+    assert lab.metrics()[key] == before + 1
+    assert lab.metrics()['portcullis_smtp_recipients_total{vm="pub"}'] >= 1
