@@ -181,3 +181,21 @@ def test_transactions_are_counted_per_vm(lab):
     lab.swaks("pub", "--server", MX["v4"], "--from", "a@tenant.example", "--to", "sink@example.org")
     assert lab.metrics()[key] == before + 1
     assert lab.metrics()['portcullis_smtp_recipients_total{vm="pub"}'] >= 1
+
+
+@pytest.fixture
+def refusing_mx(lab):
+    """An address in the internet whose port 25 answers every SYN with a reset."""
+    from conftest import run
+    net = ["ip", "netns", "exec", lab.net]
+    run(*net, "ip", "addr", "add", "203.0.113.77/32", "dev", "eth0")
+    run(*net, "nft", "add table inet refuse; add chain inet refuse input { type filter hook input priority -10; }; "
+                     "add rule inet refuse input ip daddr 203.0.113.77 tcp dport 25 reject with tcp reset")
+    yield "203.0.113.77"
+    run(*net, "nft", "delete", "table", "inet", "refuse", check=False)
+    run(*net, "ip", "addr", "del", "203.0.113.77/32", "dev", "eth0", check=False)
+
+
+def test_unreachable_upstream_is_a_421_never_a_silent_close(lab, refusing_mx):
+    out = lab.smtp_client("pub", "connect", refusing_mx, "--count", "1")
+    assert out["greetings"][0].startswith("421 4.4.2"), out
