@@ -44,6 +44,8 @@ import Store
             #expect(minutesAgo(try await log(client, "/v1/smtp/log?since=1h")) == [5, 10, 30])
             #expect(minutesAgo(try await log(client, "/v1/smtp/log?since=900")) == [5, 10])
             #expect(minutesAgo(try await log(client, "/v1/smtp/log?vm=web1&since=2h&limit=2")) == [5, 30])
+            // An ISO 8601 time; its '+' escaped as the CLI sends it (now is 2027-01-15T08:00:00Z).
+            #expect(minutesAgo(try await log(client, "/v1/smtp/log?since=2027-01-15T08:45:00%2B01:00")) == [5, 10])
             let first = try await log(client, "/v1/smtp/log?limit=1").first
             #expect(first?.upstreamReply?.enhancedCode == "2.0.0" && first?.destinationPort == Port(25))
         }
