@@ -142,6 +142,14 @@ public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil) -> Route
             return try await engine.audit(limit: min(max(limit, 1), 10_000))
         }
     }
+    router.get("/v1/smtp/log") { request, _ in
+        try await respond {
+            let parameters = request.uri.queryParameters
+            let query = try SMTPLogQuery(vm: parameters["vm"].map(String.init), since: parameters["since"].map(String.init),
+                                         limit: parameters["limit"].map(String.init), now: engine.now)
+            return try engine.smtpLog(query)
+        }
+    }
     router.get("/v1/ruleset") { _, _ in
         let text = await engine.ruleset() ?? "# no ruleset loaded yet\n"
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],

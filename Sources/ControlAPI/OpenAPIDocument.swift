@@ -6,7 +6,7 @@ let openAPIDocument = #"""
   "info": {
     "title": "Portcullis control API",
     "version": "1.0.0",
-    "description": "Registers VMs and exemptions on one hypervisor and answers why traffic is blocked. Served on a root-only unix socket. Errors are JSON {\"error\": text, \"field\": name|null}; 400 names the field at fault and nothing was applied."
+    "description": "Registers VMs and exemptions on one hypervisor, answers why traffic is blocked, and serves the SMTP relay's transaction log. Served on a root-only unix socket. Errors are JSON {\"error\": text, \"field\": name|null}; 400 names the field at fault and nothing was applied."
   },
   "paths": {
     "/v1/status": {"get": {"summary": "Daemon and policy status", "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}}}},
@@ -42,6 +42,12 @@ let openAPIDocument = #"""
       "parameters": [{"name": "needs", "in": "query", "required": true, "schema": {"type": "string"}, "description": "comma-separated: smtp, mail-server, web, database, dev, port:N"}],
       "responses": {"200": {"description": "plan"}, "400": {"$ref": "#/components/responses/Invalid"}}}},
     "/v1/audit": {"get": {"summary": "Audit log, newest first", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100}}], "responses": {"200": {"description": "entries"}}}},
+    "/v1/smtp/log": {"get": {"summary": "The SMTP relay's transaction log, newest first: one record per mail transaction",
+      "parameters": [{"name": "vm", "in": "query", "schema": {"type": "string"}, "description": "only this VM's records"},
+                     {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "only records since: seconds back (3600), a duration (30m, 1h, 2d, 1w) or an ISO 8601 time (2025-01-31T12:00:00Z)"},
+                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
+      "responses": {"200": {"description": "records", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SMTPLogEntry"}}}}},
+                    "400": {"$ref": "#/components/responses/Invalid"}}}},
     "/v1/ruleset": {"get": {"summary": "The nftables ruleset as loaded", "responses": {"200": {"description": "nft script", "content": {"text/plain": {}}}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition", "content": {"text/plain": {}}}}}},
     "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}}
@@ -63,6 +69,23 @@ let openAPIDocument = #"""
       "VMView": {"type": "object", "properties": {"vm": {"$ref": "#/components/schemas/VMRequest"}, "access_type": {"type": "string", "enum": ["public", "restricted"]}, "exemptions": {"type": "array", "items": {"$ref": "#/components/schemas/Exemption"}}}},
       "ExemptionRequest": {"type": "object", "required": ["vm", "ports", "reason"], "properties": {"vm": {"type": "string"}, "ports": {"type": "string", "example": "25,465,587"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "30d"}}},
       "Exemption": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "ports": {"type": "array", "items": {"type": "integer"}}, "reason": {"type": "string"}, "granted_by": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
+      "SMTPTLS": {"type": "object", "required": ["version", "cipher"], "properties": {"version": {"type": "string", "example": "TLSv1.3"}, "cipher": {"type": "string", "example": "TLS_AES_256_GCM_SHA384"}}},
+      "SMTPLogEntry": {"type": "object", "required": ["time", "vm", "tenant", "client", "destination", "destination_port", "sender", "recipient_count", "recipient_domains", "recipients_refused_by_limit", "size_bytes", "verdict", "duration_ms"], "properties": {
+        "time": {"type": "string", "format": "date-time", "description": "when the transaction ended"},
+        "vm": {"type": "string"}, "tenant": {"type": "string"},
+        "client": {"type": "string", "description": "the VM's address the connection came from"},
+        "destination": {"type": "string", "description": "the MX address the VM connected to"}, "destination_port": {"type": "integer"},
+        "upstream_greeting_domain": {"type": "string", "description": "the host name in the upstream's 220 greeting, as it claimed it"},
+        "ehlo_name": {"type": "string"},
+        "sender": {"type": "string", "description": "MAIL FROM without brackets; empty for the null reverse-path <>"},
+        "recipient_count": {"type": "integer", "description": "RCPTs the upstream accepted"},
+        "recipient_domains": {"type": "array", "items": {"type": "string"}, "description": "lowercased, without repeats"},
+        "recipients_refused_by_limit": {"type": "integer", "description": "RCPTs the relay refused itself (recipient limit)"},
+        "size_bytes": {"type": "integer"},
+        "client_tls": {"$ref": "#/components/schemas/SMTPTLS"}, "upstream_tls": {"$ref": "#/components/schemas/SMTPTLS"},
+        "upstream_reply": {"type": "object", "required": ["code", "text"], "properties": {"code": {"type": "integer"}, "enhanced_code": {"type": "string", "example": "2.0.0"}, "text": {"type": "string"}}},
+        "verdict": {"type": "string", "enum": ["relayed", "rejectedByUpstream", "sizeExceeded", "tooManyRecipients", "rateLimited", "bareLineEnding", "lineTooLong", "aborted"]},
+        "duration_ms": {"type": "integer", "description": "from MAIL FROM to the end of the transaction"}}},
       "Status": {"type": "object", "properties": {"site": {"type": "string"}, "vms": {"type": "integer"}, "restricted_vms": {"type": "integer"}, "active_exemptions": {"type": "integer"}, "restricted_tcp_ports": {"type": "array", "items": {"type": "integer"}}, "last_reconcile": {"type": "string", "format": "date-time"}, "last_drift": {"type": "string"}, "repairs": {"type": "integer"}, "failed_transactions": {"type": "integer"}}}
     }
   }

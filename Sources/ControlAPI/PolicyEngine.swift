@@ -275,6 +275,16 @@ public actor PolicyEngine {
         try store.auditLog(limit: limit)
     }
 
+    /// The SMTP relay's transaction log, newest first. Not isolated to the actor: the log is
+    /// a record of traffic, not desired state, so a large read neither waits for a change
+    /// nor holds one up.
+    public nonisolated func smtpLog(_ query: SMTPLogQuery) throws -> [SMTPLogEntry] {
+        try store.smtpLog(query)
+    }
+
+    /// The engine's time, for routes that turn a look-back such as `1h` into a time.
+    nonisolated var now: Date { clock() }
+
     public func ruleset() async -> String? {
         await kernel.listing()
     }

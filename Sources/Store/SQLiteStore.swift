@@ -3,9 +3,12 @@ import GRDB
 import PortcullisCore
 
 /// The desired state on one host, in SQLite. Every change runs in one write transaction
-/// together with its audit record, so the log can never disagree with the data.
+/// together with its audit record, so the log can never disagree with the data. The same
+/// database keeps the SMTP transaction log (`SQLiteStore+SMTPLog.swift`), which is a record
+/// of traffic, not desired state, and so is not audited.
 public final class SQLiteStore: Sendable {
-    private let db: DatabaseQueue
+    /// Internal, not private: the extensions for each table (the SMTP log) use it too.
+    let db: DatabaseQueue
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// Pass ":memory:" for an in-memory store (tests).
@@ -50,6 +53,7 @@ public final class SQLiteStore: Sendable {
                 );
                 """)
         }
+        registerSMTPLogMigration(in: &migrator)
         return migrator
     }
 

@@ -221,7 +221,7 @@ struct APITests {
                 let document = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 paths = ((document?["paths"] as? [String: Any]) ?? [:]).keys.sorted()
             }
-            #expect(paths.count == 11)
+            #expect(paths.count == 12)
             for path in paths where !path.contains("{") {
                 let uri = path == "/v1/explain" ? "/v1/explain?vm=priv&port=25" : path == "/v1/plan" ? "/v1/plan?needs=web" : path
                 try await client.execute(uri: uri, method: .get) { response in
