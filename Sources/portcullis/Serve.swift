@@ -58,16 +58,15 @@ struct Serve: AsyncParsableCommand {
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
         if site.policy.smtp.mode == .proxy {
-            let relayLogger = logger
             let counters = engine.smtpCounters
+            let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
+            services.append(.init(service: log))
             services.append(.init(service: SMTPRelayService(
                 settings: site.smtp, directory: engine.directory, tls: nil, recheckInterval: site.reconcileInterval,
                 record: { transaction in
                     counters.count(vm: transaction.vm.vmID, verdict: transaction.record.verdict.rawValue,
                                    recipients: transaction.record.recipientCount, bytes: transaction.record.sizeBytes)
-                    relayLogger.info("smtp transaction", metadata: [
-                        "vm": "\(transaction.vm)", "destination": "\(transaction.destination)",
-                        "verdict": "\(transaction.record.verdict.rawValue)", "recipients": "\(transaction.record.recipientCount)"])
+                    log.submit(transaction)
                 },
                 logger: logger)))
         }

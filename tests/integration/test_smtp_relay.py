@@ -199,3 +199,39 @@ def refusing_mx(lab):
 def test_unreachable_upstream_is_a_421_never_a_silent_close(lab, refusing_mx):
     out = lab.smtp_client("pub", "connect", refusing_mx, "--count", "1")
     assert out["greetings"][0].startswith("421 4.4.2"), out
+
+
+def test_every_message_is_in_the_transaction_log(lab):
+    import json
+    marker = secrets.token_hex(4)
+    lab.swaks("pub", "--server", MX["v6"], "--from", f"log-{marker}@tenant.example", "--to", "a@example.org,b@example.net",
+              "--helo", f"log-{marker}.tenant.example")
+    entries = []
+    for _ in range(20):
+        entries = [e for e in json.loads(lab.cli("smtp", "log", "--vm", "pub", "--since", "1h", "--json").stdout)
+                   if e.get("ehlo_name") == f"log-{marker}.tenant.example"]
+        if entries:
+            break
+        time.sleep(0.1)
+    assert len(entries) == 1, entries
+    entry = entries[0]
+    assert entry["verdict"] == "relayed" and entry["tenant"] == "acme"
+    assert entry["destination"] == "2001:db8:1::1" and entry["destination_port"] == 25
+    assert entry["client"] == "2001:db8:1::10"
+    assert entry["recipient_count"] == 2 and sorted(entry["recipient_domains"]) == ["example.net", "example.org"]
+    assert entry["sender"] == f"log-{marker}@tenant.example"
+    assert entry["upstream_greeting_domain"] == "lab-mx.example"
+    assert entry["upstream_reply"]["code"] == 250
+    human = lab.cli("smtp", "log", "--vm", "pub", "--since", "1h").stdout
+    assert f"log-{marker}@tenant.example" in human
+
+
+def test_a_smuggling_attempt_is_logged_with_its_verdict(lab):
+    import json
+    wire = (b"EHLO smuggle-log.example\r\nMAIL FROM:<a@tenant.example>\r\nRCPT TO:<sink@example.org>\r\nDATA\r\n"
+            b"x\n.\nMAIL FROM:<b@x>\r\n.\r\nQUIT\r\n")
+    lab.smtp_client("pub", "raw", MX["v4"], "--file", message_file(lab, wire))
+    time.sleep(0.5)
+    entries = [e for e in json.loads(lab.cli("smtp", "log", "--vm", "pub", "--since", "1h", "--json").stdout)
+               if e.get("ehlo_name") == "smuggle-log.example"]
+    assert entries and entries[0]["verdict"] == "bareLineEnding", entries
