@@ -48,12 +48,12 @@ def test_repair_after_foreign_flush_ruleset(lab):
 
 def test_deleted_rule_and_element_are_repaired(lab):
     lab.nft("flush", "chain", "inet", "portcullis", "restricted_port")
-    lab.nft("delete", "element", "bridge", "portcullis", "vm_ports", '{ "vmpub0" }')
+    lab.nft("delete", "element", "bridge", "portcullis", "vm_bridge_mac", '{ "vmpub0" }')
     # Any foreign commit moves the ruleset generation; the next round compares everything.
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         rules = lab.nft("list", "chain", "inet", "portcullis", "restricted_port").stdout
-        ports = lab.nft("list", "set", "bridge", "portcullis", "vm_ports").stdout
+        ports = lab.nft("list", "map", "bridge", "portcullis", "vm_bridge_mac").stdout
         if "reject with tcp reset" in rules and "vmpub0" in ports:
             break
         time.sleep(0.2)
