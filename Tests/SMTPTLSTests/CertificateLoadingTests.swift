@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SMTPProxy
 import Testing
 import X509
 @testable import SMTPTLS
@@ -130,6 +131,25 @@ import X509
             let loaded = try SMTPTLSCertificate(certificatePath: paths.certificate, keyPath: paths.key, now: Self.now)
             #expect(loaded.chain.count == 2)
             #expect(try loaded.leaf.extensions.subjectAlternativeNames == SubjectAlternativeNames([.dnsName("mail.example.org")]))
+        }
+    }
+
+    @Test func onlyTerminateModeNeedsACertificate() async throws {
+        try await withTemporaryDirectory { directory in
+            let source = SMTPTLSCertificateSource.selfSigned(directory: directory + "/tls", hostName: "relay.test.example")
+            let off = try SMTPRelayTLS.make(mode: .off, certificate: source)
+            #expect(off == nil)
+            let splice = try SMTPRelayTLS.make(mode: .splice, certificate: source)
+            #expect(splice?.mode == .splice)
+            #expect(!FileManager.default.fileExists(atPath: directory + "/tls"), "splice mode writes no key")
+            let terminate = try SMTPRelayTLS.make(mode: .terminate, certificate: source)
+            #expect(terminate?.mode == .terminate)
+            #expect(FileManager.default.fileExists(atPath: directory + "/tls/smtp-relay-key.pem"))
+
+            #expect(throws: SMTPTLSCertificateError.fileMissing(.certificate, path: directory + "/none.pem")) {
+                try SMTPRelayTLS.make(mode: .terminate, certificate: .files(certificatePath: directory + "/none.pem",
+                                                                            keyPath: directory + "/none.key"))
+            }
         }
     }
 }
