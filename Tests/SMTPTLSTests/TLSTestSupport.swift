@@ -26,10 +26,18 @@ struct TestCertificates {
 }
 
 /// The fake MX's side of STARTTLS: a TLS server with `certificate`, at most `maximumVersion`.
-func mxTLS(_ certificate: SMTPTLSCertificate, maximumVersion: TLSVersion? = nil) throws -> FakeMXStartTLS {
+/// `onClientHello` learns the SNI name each client sent (nil: none).
+func mxTLS(_ certificate: SMTPTLSCertificate, maximumVersion: TLSVersion? = nil,
+           onClientHello: (@Sendable (String?) -> Void)? = nil) throws -> FakeMXStartTLS {
     var configuration = TLSConfiguration.makeServerConfiguration(
         certificateChain: certificate.chain.map { .certificate($0) }, privateKey: .privateKey(certificate.privateKey))
     configuration.maximumTLSVersion = maximumVersion
+    if let onClientHello {
+        configuration.sslContextCallback = { values, promise in
+            onClientHello(values.serverHostname)
+            promise.succeed(.noChanges)
+        }
+    }
     let context = try NIOSSLContext(configuration: configuration)
     return { channel in
         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .first)

@@ -115,6 +115,34 @@ struct TerminateModeTests {
         }
     }
 
+    /// The transparent relay knows only the MX's address and sends no SNI; a name it is told
+    /// (a smarthost) goes into SNI, an address literal never does.
+    @Test(arguments: [(nil, nil), ("mx.test.example", "mx.test.example"), ("127.0.0.1", nil)] as [(String?, String?)])
+    func sendsSNIOnlyForAKnownName(known: String?, sent: String?) async throws {
+        try await withTemporaryDirectory { directory in
+            let certificates = try TestCertificates(in: directory)
+            let tls = try SMTPRelayTLS.terminating(certificate: certificates.relay, upstreamServerName: { _ in known })
+            let (names, seen) = AsyncStream<String?>.makeStream()
+            try await withEventLoopGroup { group in
+                try await withFakeMX(on: group, startTLS: try mxTLS(certificates.mx, onClientHello: { seen.yield($0) })) { mx in
+                    try await withRelay(on: group, destination: mx.address, tls: tls) { relay in
+                        try await VMClient.session(to: relay.address, group: group) { (vm: VMClient) async throws in
+                            _ = try await vm.reply()
+                            try await vm.send("EHLO vm1.test\r\n")
+                            #expect(try await vm.reply() == Self.ehloBeforeTLS, "after the upstream handshake")
+                            try await vm.send("QUIT\r\n")
+                            #expect(try await vm.reply() == "221 2.0.0 Bye\r\n")
+                        }
+                        let seenByMX = await MXSession(mx.events)
+                        #expect(seenByMX.startedTLS)
+                        seen.finish()
+                        #expect(await names.collect(through: { _ in false }) == [sent])
+                    }
+                }
+            }
+        }
+    }
+
     /// CVE-2011-0411: commands pipelined after STARTTLS in the same packet must not survive into the
     /// TLS session, where they would look like the VM's own.
     @Test func commandsPipelinedAfterSTARTTLSAreDiscarded() async throws {
