@@ -10,6 +10,8 @@ enum FakeMXEvent: Hashable, Sendable {
     /// The MX answered STARTTLS with 220 and put TLS on the connection: every later command and
     /// message arrived decrypted (the TLS handler passes on nothing else).
     case startedTLS
+    /// Bytes that followed STARTTLS in the MX's buffer and were dropped, as RFC 3207 5 asks.
+    case discardedAfterSTARTTLS([UInt8])
     case closed
 }
 
@@ -105,6 +107,7 @@ final class FakeMXHandler: ChannelInboundHandler {
         case "STARTTLS" where startTLS != nil && !tlsStarted:
             send("220 2.0.0 Ready to start TLS\r\n", context: context)
             // RFC 3207 5: whatever the client pipelined after STARTTLS is not taken as a command.
+            if !buffer.isEmpty { events.yield(.discardedAfterSTARTTLS(buffer)) }
             buffer.removeAll()
             tlsStarted = true
             do {

@@ -51,6 +51,36 @@ struct SpliceModeTests {
         }
     }
 
+    /// CVE-2011-0411 in splice mode: a MAIL pipelined after STARTTLS must not reach the MX at
+    /// all, neither with the STARTTLS (the MX would drop it, but the relay must not rely on that)
+    /// nor after the 220, inside what the MX takes for the VM's TLS session.
+    @Test func commandsPipelinedAfterSTARTTLSNeverReachTheMX() async throws {
+        try await withTemporaryDirectory { directory in
+            let certificates = try TestCertificates(in: directory)
+            try await withEventLoopGroup { group in
+                try await withFakeMX(on: group, startTLS: try mxTLS(certificates.mx)) { mx in
+                    try await withRelay(on: group, destination: mx.address, tls: .splicing()) { relay in
+                        try await VMClient.session(to: relay.address, group: group) { (vm: VMClient) async throws in
+                            _ = try await vm.reply()
+                            try await vm.send("EHLO vm1.test\r\n")
+                            _ = try await vm.reply()
+                            try await vm.send("STARTTLS\r\nMAIL FROM:<x@y>\r\n")
+                            #expect(try await vm.reply() == "220 2.0.0 Ready to start TLS\r\n")
+                            try await vm.startTLS(vmTLS(trusting: certificates.mx, serverName: TestCertificates.mxName))
+                            try await vm.send("EHLO vm1.test\r\n")
+                            #expect(try await vm.reply() == FakeMX.ehloReply, "the handshake with the MX succeeded")
+                            try await vm.send("QUIT\r\n")
+                            #expect(try await vm.reply() == "221 2.0.0 Bye\r\n")
+                        }
+                        let seen = await MXSession(mx.events)
+                        #expect(seen.discardedAfterSTARTTLS.isEmpty, "\(String(decoding: seen.discardedAfterSTARTTLS, as: UTF8.self))")
+                        #expect(seen.allCommands == ["EHLO vm1.test", "STARTTLS", "EHLO vm1.test", "QUIT"])
+                    }
+                }
+            }
+        }
+    }
+
     /// The same session, but the VM trusts only the relay's certificate: the handshake fails,
     /// because the certificate it gets is the MX's. The relay is not a TLS peer in splice mode.
     @Test func theCertificateTheVMSeesIsTheMXs() async throws {

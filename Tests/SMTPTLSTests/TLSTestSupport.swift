@@ -65,6 +65,8 @@ struct MXSession {
     var plaintextMessages: [[UInt8]] = []
     var messagesOverTLS: [[UInt8]] = []
     var startedTLS = false
+    /// Pipelined after STARTTLS and dropped by the MX: must be empty when the relay is correct.
+    var discardedAfterSTARTTLS: [UInt8] = []
 
     /// Reads the MX's events through the first close.
     init(_ events: AsyncStream<FakeMXEvent>) async {
@@ -75,6 +77,7 @@ struct MXSession {
             case .message(let bytes):
                 if startedTLS { messagesOverTLS.append(bytes) } else { plaintextMessages.append(bytes) }
             case .startedTLS: startedTLS = true
+            case .discardedAfterSTARTTLS(let bytes): discardedAfterSTARTTLS += bytes
             case .closed: return
             case .accepted: break
             }
