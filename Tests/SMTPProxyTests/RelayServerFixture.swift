@@ -37,9 +37,9 @@ func withEventLoopGroup<T>(_ body: (any EventLoopGroup) async throws -> T) async
     }
 }
 
-func withFakeMX<T>(on group: any EventLoopGroup, host: String = "127.0.0.1",
+func withFakeMX<T>(on group: any EventLoopGroup, host: String = "127.0.0.1", startTLS: FakeMXStartTLS? = nil,
                    _ body: (FakeMX) async throws -> T) async throws -> T {
-    let mx = try await FakeMX.start(on: group, host: host)
+    let mx = try await FakeMX.start(on: group, host: host, startTLS: startTLS)
     do {
         let result = try await body(mx)
         await mx.stop()
@@ -51,8 +51,9 @@ func withFakeMX<T>(on group: any EventLoopGroup, host: String = "127.0.0.1",
 }
 
 /// Runs a non-transparent relay on `host`, port 0, relaying to `destination`, for `body`;
-/// then cancels it and waits for `run()` to return.
+/// then cancels it and waits for `run()` to return. Without `tls` the relay runs with TLS off.
 func withRelay<T>(on group: any EventLoopGroup, host: String = "127.0.0.1", destination: SocketAddress?,
+                  tls: SMTPRelayTLS? = nil,
                   configure: (inout SMTPRelayConfiguration) -> Void = { _ in },
                   identify: @escaping SMTPRelayServer.Identify = { _ in testVM },
                   _ body: (RelayRun) async throws -> T) async throws -> T {
@@ -61,7 +62,7 @@ func withRelay<T>(on group: any EventLoopGroup, host: String = "127.0.0.1", dest
                                                timeouts: shortTimeouts)
     configure(&configuration)
     let (records, recorded) = AsyncStream<SMTPRelayedTransaction>.makeStream()
-    let server = SMTPRelayServer(configuration: configuration, group: group, identify: identify,
+    let server = SMTPRelayServer(configuration: configuration, group: group, tls: tls, identify: identify,
                                  record: { recorded.yield($0) })
     let (listening, listened) = AsyncStream<[SocketAddress]>.makeStream()
     let task = Task {

@@ -7,13 +7,16 @@ final class VMClient {
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private var pending = ""
+    /// The connection, for adding TLS and asking it what was negotiated.
+    let channel: any Channel
     let localAddress: SocketAddress?
 
     private init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-                 localAddress: SocketAddress?) {
+                 channel: any Channel) {
         self.inbound = inbound.makeAsyncIterator()
         self.outbound = outbound
-        self.localAddress = localAddress
+        self.channel = channel
+        self.localAddress = channel.localAddress
     }
 
     /// Connects (from `source` if given) and runs `body`; the connection is closed afterwards.
@@ -26,14 +29,24 @@ final class VMClient {
                 try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
-        let local = channel.channel.localAddress
+        let raw = channel.channel
         return try await channel.executeThenClose { inbound, outbound in
-            try await body(VMClient(inbound: inbound, outbound: outbound, localAddress: local))
+            try await body(VMClient(inbound: inbound, outbound: outbound, channel: raw))
         }
     }
 
     func send(_ text: String) async throws {
         try await outbound.write(ByteBuffer(string: text))
+    }
+
+    /// After the server's 220 to STARTTLS: `install` adds a TLS client handler in front of the
+    /// connection's handlers, on its event loop. Replies arrive decrypted from then on (and a
+    /// failed handshake makes `reply()` throw). Plaintext already received after the 220 would have
+    /// been injected, so there must be none.
+    func startTLS(_ install: @escaping @Sendable (any Channel) throws -> Void) async throws {
+        guard pending.isEmpty else { throw VMClientError.plaintextAfterSTARTTLS(pending) }
+        let channel = self.channel
+        try await channel.eventLoop.submit { try install(channel) }.get()
     }
 
     /// The next complete reply (all its lines, CRLFs included), or nil if the relay closed first.
@@ -67,4 +80,8 @@ final class VMClient {
         }
         return nil
     }
+}
+
+enum VMClientError: Error {
+    case plaintextAfterSTARTTLS(String)
 }

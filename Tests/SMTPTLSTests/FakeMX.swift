@@ -1,0 +1,1 @@
+../SMTPProxyTests/FakeMX.swift

@@ -1,0 +1,1 @@
+../SMTPProxyTests/RelayServerFixture.swift

@@ -1,0 +1,1 @@
+../SMTPProxyTests/VMClient.swift
