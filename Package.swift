@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy",
+                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy", "SMTPTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

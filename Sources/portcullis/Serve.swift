@@ -7,6 +7,7 @@ import Netfilter
 import PortcullisCore
 import RulesetCompiler
 import SMTPProxy
+import SMTPTLS
 import ServiceLifecycle
 import UnixSignals
 import Store
@@ -58,11 +59,12 @@ struct Serve: AsyncParsableCommand {
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
         if site.policy.smtp.mode == .proxy {
+            let tls = try relayTLS(site: site, logger: logger)
             let counters = engine.smtpCounters
             let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
             services.append(.init(service: log))
             services.append(.init(service: SMTPRelayService(
-                settings: site.smtp, directory: engine.directory, tls: nil, recheckInterval: site.reconcileInterval,
+                settings: site.smtp, directory: engine.directory, tls: tls, recheckInterval: site.reconcileInterval,
                 record: { transaction in
                     counters.count(vm: transaction.vm.vmID, verdict: transaction.record.verdict.rawValue,
                                    recipients: transaction.record.recipientCount, bytes: transaction.record.sizeBytes)
@@ -73,6 +75,31 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// The relay's STARTTLS as configured: nil for `off`; for `terminate`, the operator's PEM pair or
+/// a self-signed one kept next to the store (generated at first start, renewed near expiry). A bad
+/// certificate stops the daemon at start, with an error naming the file.
+func relayTLS(site: SiteConfig, logger: Logger) throws -> SMTPRelayTLS? {
+    switch site.smtp.tls.mode {
+    case .off:
+        return nil
+    case .splice:
+        return .splicing()
+    case .terminate:
+        let source: SMTPTLSCertificateSource
+        if let certificate = site.smtp.tls.certificate, let key = site.smtp.tls.key {
+            source = .files(certificatePath: certificate, keyPath: key)
+        } else {
+            let directory = URL(fileURLWithPath: site.storePath).deletingLastPathComponent().appendingPathComponent("smtp-tls").path
+            source = .selfSigned(directory: directory, hostName: ProcessInfo.processInfo.hostName)
+        }
+        let certificate = try SMTPTLSCertificate(source: source)
+        logger.info("SMTP relay certificate", metadata: [
+            "certificate": "\(certificate.certificatePath)", "origin": "\(certificate.origin)",
+            "valid_until": "\(certificate.notValidAfter.formatted(.iso8601))"])
+        return try .terminating(certificate: certificate)
     }
 }
 

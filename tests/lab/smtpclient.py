@@ -8,8 +8,9 @@ sessions or messages at once. Prints one JSON object.
   smtpclient.py messages HOST --count N        # one session, N messages: the reply to each MAIL FROM
   smtpclient.py recipients HOST --count N      # one message with N RCPTs: the reply to each
   smtpclient.py send HOST --file MSG [--8bitmime] [--size-param]   # one message; the final reply
+  smtpclient.py inject HOST                    # STARTTLS with a MAIL FROM pipelined behind it, then TLS
 """
-import argparse, json, socket, time
+import argparse, json, socket, ssl, time
 
 
 def connect(host, timeout=10):
@@ -130,6 +131,25 @@ def main():
             command(s, "QUIT")
         except OSError:
             pass
+    elif a.mode == "inject":
+        # The command injection of CVE-2011-0411: plaintext sent with STARTTLS must be
+        # discarded, never executed inside the TLS session.
+        s = connect(a.host)
+        read_reply(s)
+        command(s, "EHLO inject.lab.example")
+        s.sendall(b"STARTTLS\r\nMAIL FROM:<injected@attacker.example>\r\n")
+        out["starttls"] = read_reply(s).strip()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        t = context.wrap_socket(s, server_hostname=None)
+        out["tls"] = t.version()
+        out["after_tls"] = command(t, "EHLO inject.lab.example").strip()
+        out["mail"] = command(t, "MAIL FROM:<legit@tenant.example>").strip()
+        command(t, "RCPT TO:<sink@example.org>")
+        command(t, "DATA")
+        out["final"] = command(t, "Subject: after injection\r\n\r\nclean\r\n.").strip()
+        command(t, "QUIT")
     print(json.dumps(out))
 
 
