@@ -62,6 +62,43 @@ public struct ExemptionBody: Codable, Sendable {
     }
 }
 
+public struct FilterBody: Codable, Sendable {
+    public var vm: String
+    /// "in" or "out".
+    public var direction: String
+    public var port: Int?
+    /// The far side's prefix: the source of inbound traffic, the destination of outbound.
+    public var remote: String?
+    public var reason: String
+    public var expires: String
+
+    public init(vm: String, direction: String, port: Int?, remote: String?, reason: String, expires: String) {
+        self.vm = vm
+        self.direction = direction
+        self.port = port
+        self.remote = remote
+        self.reason = reason
+        self.expires = expires
+    }
+
+    func parse() throws(ValidationError) -> FilterRequest {
+        guard let direction = Filter.Direction(rawValue: direction) else {
+            throw ValidationError(field: "direction", value: direction, problem: "use in or out")
+        }
+        var port: PortcullisCore.Port?
+        if let number = self.port {
+            guard let parsed = PortcullisCore.Port(number) else {
+                throw ValidationError(field: "port", value: String(number), problem: "ports are numbers 1-65535")
+            }
+            port = parsed
+        }
+        return FilterRequest(
+            vm: try VMID(parsing: vm), direction: direction, port: port,
+            remote: try remote.map { text throws(ValidationError) in try IPNetwork(parsing: text, field: "remote") },
+            reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
+    }
+}
+
 /// A refusal as the API returns it: always JSON with the field at fault when there is one.
 public struct APIErrorBody: Codable, Sendable {
     public let error: String
@@ -112,6 +149,16 @@ public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil) -> Route
     }
     router.delete("/v1/exemptions/:id") { request, context in
         try await respond { try await engine.revoke(try context.parameters.require("id"), actor: actor(request)) }
+    }
+    router.get("/v1/filters") { _, _ in try await respond { await engine.filters() } }
+    router.post("/v1/filters") { request, context in
+        try await respond(status: .created) {
+            let body = try await decode(FilterBody.self, from: request, context: context)
+            return try await engine.place(try body.parse(), actor: actor(request))
+        }
+    }
+    router.delete("/v1/filters/:id") { request, context in
+        try await respond { try await engine.lift(try context.parameters.require("id"), actor: actor(request)) }
     }
     router.get("/v1/explain") { request, _ in
         try await respond {

@@ -33,6 +33,17 @@ let openAPIDocument = #"""
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
       "delete": {"summary": "Revoke an exemption", "responses": {"200": {"description": "the revoked exemption"}, "404": {"$ref": "#/components/responses/NotFound"}}}
     },
+    "/v1/filters": {
+      "get": {"summary": "Filters in force", "responses": {"200": {"description": "filters", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Filter"}}}}}}},
+      "post": {"summary": "Place a filter (inbound or outbound; lifts itself at expiry, in the kernel too)",
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FilterRequest"}}}},
+               "responses": {"201": {"description": "placed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Filter"}}}},
+                             "400": {"$ref": "#/components/responses/Invalid"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/filters/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {"summary": "Lift a filter", "responses": {"200": {"description": "the lifted filter"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
     "/v1/explain": {"get": {"summary": "Why a VM may or may not reach a port, and the remedies",
       "parameters": [{"name": "vm", "in": "query", "required": true, "schema": {"type": "string"}},
                      {"name": "port", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 65535}},
@@ -68,6 +79,8 @@ let openAPIDocument = #"""
         "routed": {"type": "boolean", "description": "the interface is routed (the host is the VM's gateway)"}}},
       "VMView": {"type": "object", "properties": {"vm": {"$ref": "#/components/schemas/VMRequest"}, "access_type": {"type": "string", "enum": ["public", "restricted"]}, "exemptions": {"type": "array", "items": {"$ref": "#/components/schemas/Exemption"}}}},
       "ExemptionRequest": {"type": "object", "required": ["vm", "ports", "reason"], "properties": {"vm": {"type": "string"}, "ports": {"type": "string", "example": "25,465,587"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "30d"}}},
+      "Filter": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "direction": {"type": "string", "enum": ["in", "out"]}, "port": {"type": "integer"}, "remote": {"type": "string"}, "reason": {"type": "string"}, "placed_by": {"type": "string"}, "placed_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
+      "FilterRequest": {"type": "object", "required": ["vm", "direction", "reason", "expires"], "properties": {"vm": {"type": "string"}, "direction": {"type": "string", "enum": ["in", "out"]}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "remote": {"type": "string", "description": "far-side prefix: source of inbound, destination of outbound"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "2h"}}},
       "Exemption": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "ports": {"type": "array", "items": {"type": "integer"}}, "reason": {"type": "string"}, "granted_by": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
       "SMTPTLS": {"type": "object", "required": ["version", "cipher"], "properties": {"version": {"type": "string", "example": "TLSv1.3"}, "cipher": {"type": "string", "example": "TLS_AES_256_GCM_SHA384"}}},
       "SMTPLogEntry": {"type": "object", "required": ["time", "vm", "tenant", "client", "destination", "destination_port", "sender", "recipient_count", "recipient_domains", "recipients_refused_by_limit", "size_bytes", "verdict", "duration_ms"], "properties": {

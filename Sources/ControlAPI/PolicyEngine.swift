@@ -17,6 +17,7 @@ public actor PolicyEngine {
     /// are kept sorted by id, the order `DesiredState` wants, so building one stays linear.
     private var registeredVMs: [VM] = []
     private var storedExemptions: [Exemption] = []
+    private var storedFilters: [Filter] = []
     /// Reads a bridge's MAC address from the host (nil: no such bridge).
     private let bridgeAddress: @Sendable (InterfaceName) -> MACAddress?
     /// The bridges of registered VMs and their addresses, refreshed every reconcile round
@@ -38,10 +39,12 @@ public actor PolicyEngine {
         registeredVMs = try store.vms().sorted { $0.id < $1.id }
         directory = VMDirectory(registeredVMs)
         storedExemptions = try store.exemptions()
+        storedFilters = try store.filters()
     }
 
-    func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil) -> DesiredState {
-        DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions, now: clock(),
+    func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil, filters: [Filter]? = nil) -> DesiredState {
+        DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions,
+                     filters: filters ?? storedFilters, now: clock(),
                      bridgeMACs: bridgeMACs)
     }
 
@@ -112,13 +115,23 @@ public actor PolicyEngine {
         return Set(expired.map(\.vm))
     }
 
+    /// Retires expired filters in the store (audited; the kernel lifted them already) and
+    /// returns the VMs they belonged to.
+    private func retireExpiredFilters() throws -> Set<VMID> {
+        let expired = try store.expireFilters(at: clock())
+        guard !expired.isEmpty else { return [] }
+        let gone = Set(expired.map(\.id))
+        storedFilters.removeAll { gone.contains($0.id) }
+        return Set(expired.map(\.vm))
+    }
+
     /// Loads the stored policy into the kernel (daemon start: an atomic replace, no flush).
     public func start() async throws {
         try await exclusively { try await startNow() }
     }
 
     private func startNow() async throws {
-        _ = try retireExpiredExemptions()
+        _ = try retireExpiredExemptions().union(retireExpiredFilters())
         _ = refreshBridges(for: registeredVMs)
         try await kernel.apply(state(), changed: nil)
     }
@@ -131,7 +144,7 @@ public actor PolicyEngine {
 
     private func reconcileNow(deep: Bool) async throws -> String? {
         let knownBridges = bridgeMACs
-        let changed = try retireExpiredExemptions().union(refreshBridges(for: registeredVMs))
+        let changed = try retireExpiredExemptions().union(retireExpiredFilters()).union(refreshBridges(for: registeredVMs))
         let problem: String?
         do {
             problem = try await kernel.reconcile(state(), changed: needsFullSync ? nil : changed, deep: deep)
@@ -198,7 +211,8 @@ public actor PolicyEngine {
         var next = registeredVMs
         let leaving = next.remove(at: index)
         let remaining = storedExemptions.filter { $0.vm != id }
-        try await kernel.apply(state(vms: next, exemptions: remaining), changed: [id])
+        let remainingFilters = storedFilters.filter { $0.vm != id }
+        try await kernel.apply(state(vms: next, exemptions: remaining, filters: remainingFilters), changed: [id])
         let removed: VM
         do {
             removed = try store.removeVM(id, actor: actor, at: clock())
@@ -208,6 +222,7 @@ public actor PolicyEngine {
         }
         registeredVMs = next
         storedExemptions = remaining
+        storedFilters = remainingFilters
         directory.remove(leaving)
         return removed
     }
@@ -257,6 +272,54 @@ public actor PolicyEngine {
         }
         storedExemptions = next
         return revoked
+    }
+
+    // MARK: Filters
+
+    public func filters() -> [Filter] {
+        let now = clock()
+        return storedFilters.filter { $0.isActive(at: now) }.sorted { $0.id < $1.id }
+    }
+
+    /// Places a filter: in the kernel first (a set element with its timeout), then the store.
+    public func place(_ request: FilterRequest, actor: String) async throws -> Filter {
+        try await exclusively { try await placeNow(request, actor: actor) }
+    }
+
+    private func placeNow(_ request: FilterRequest, actor: String) async throws -> Filter {
+        let now = clock()
+        guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
+        let id = "flt-" + UUID().uuidString.prefix(8).lowercased()
+        let filter = try request.place(by: actor, id: id, now: now)
+        let next = storedFilters + [filter]
+        try await kernel.apply(state(filters: next), changed: [vm.id])
+        do {
+            try store.add(filter, actor: actor, at: now)
+        } catch {
+            await rollback([vm.id])
+            throw error
+        }
+        storedFilters = next
+        return filter
+    }
+
+    public func lift(_ id: String, actor: String) async throws -> Filter {
+        try await exclusively { try await liftNow(id, actor: actor) }
+    }
+
+    private func liftNow(_ id: String, actor: String) async throws -> Filter {
+        guard let filter = storedFilters.first(where: { $0.id == id }) else { throw NotFound(kind: "filter", id: id) }
+        let next = storedFilters.filter { $0.id != id }
+        try await kernel.apply(state(filters: next), changed: [filter.vm])
+        let lifted: Filter
+        do {
+            lifted = try store.liftFilter(id, actor: actor, at: clock())
+        } catch {
+            await rollback([filter.vm])
+            throw error
+        }
+        storedFilters = next
+        return lifted
     }
 
     // MARK: Questions

@@ -119,6 +119,11 @@ public enum RulesetCompiler {
                 add("vm_ip6_net", "\(port) . \(net.first.hexLiteral)-\(net.last.hexLiteral)", in: ip)
             }
         }
+        for filter in state.filters(for: vm.id) {
+            let (set, key) = filterElement(filter, port: port)
+            add(set, key, in: ip, expiry: filter.expiresAt)
+            add(filter.direction == .outbound ? "filtered_out" : "filtered_in", port, in: ip, expiry: filter.expiresAt)
+        }
         if state.policy.accessType(of: vm) == .restricted {
             add("restricted", port, in: ip)
             for exemption in state.exemptions(for: vm.id) {
@@ -146,13 +151,31 @@ public enum RulesetCompiler {
         return delta
     }
 
+    /// The set and key of one filter: which set depends on whether it names a port and a
+    /// far-side prefix, so that every set is a plain lookup.
+    static func filterElement(_ filter: Filter, port interface: String) -> (set: String, key: String) {
+        let direction = filter.direction == .outbound ? "out" : "in"
+        switch (filter.remote, filter.port) {
+        case (nil, nil): return ("\(direction)_all", interface)
+        case (nil, let port?): return ("\(direction)_port", "\(interface) . \(port)")
+        case (.v4(let net)?, nil): return ("\(direction)_net4", "\(interface) . \(net)")
+        case (.v6(let net)?, nil): return ("\(direction)_net6", "\(interface) . \(net)")
+        case (.v4(let net)?, let port?): return ("\(direction)_net4_port", "\(interface) . \(net) . \(port)")
+        case (.v6(let net)?, let port?): return ("\(direction)_net6_port", "\(interface) . \(net) . \(port)")
+        }
+    }
+
+    static let filterSetNames = ["filtered_out", "filtered_in"]
+        + ["out", "in"].flatMap { d in ["all", "port", "net4", "net6", "net4_port", "net6_port"].map { "\(d)_\($0)" } }
+
     static func staticSetNames(_ family: NftFamily) -> [String] {
         switch family {
         case .bridge:
             ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net",
-             "restricted", "exempt", "vm_bridge_mac", "smtp_vm_mac"]
+             "restricted", "exempt", "vm_bridge_mac", "smtp_vm_mac"] + filterSetNames
         case .inet:
             ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net", "vm_ip6", "vm_ip6_64", "vm_ip6_net", "restricted", "exempt"]
+                + filterSetNames
         case .arp:
             ["vm_misplaced", "vm_ports", "vm_mac", "vm_ip4", "vm_ip4_net"]
         }
@@ -175,9 +198,10 @@ public enum RulesetCompiler {
 
     static func dropChains(_ kinds: [DropKind]) -> String {
         kinds.map { kind in
+            // Inbound filter drops belong to the VM the traffic was going to.
             """
                 chain drop_\(kind) {
-                    update @drops { iifname . \(kind.rawValue) }
+                    update @drops { \(kind == .filteredIn ? "oifname" : "iifname") . \(kind.rawValue) }
                     drop
                 }
 
@@ -215,6 +239,60 @@ public enum RulesetCompiler {
           set rejected { type ifname . inet_service; flags dynamic; size 262144; counter; }
 
       """
+
+    /// Filters: `filtered_out`/`filtered_in` index the VMs that have any (so unfiltered traffic
+    /// pays one lookup), the others hold the filters by shape. Every element has the filter's
+    /// timeout: the kernel lifts it on time by itself.
+    static let filterSets = """
+          set filtered_out { type ifname; flags timeout; }
+          set filtered_in { type ifname; flags timeout; }
+          set out_all { type ifname; flags timeout; }
+          set out_port { type ifname . inet_service; flags timeout; }
+          set out_net4 { type ifname . ipv4_addr; flags interval, timeout; }
+          set out_net6 { type ifname . ipv6_addr; flags interval, timeout; }
+          set out_net4_port { type ifname . ipv4_addr . inet_service; flags interval, timeout; }
+          set out_net6_port { type ifname . ipv6_addr . inet_service; flags interval, timeout; }
+          set in_all { type ifname; flags timeout; }
+          set in_port { type ifname . inet_service; flags timeout; }
+          set in_net4 { type ifname . ipv4_addr; flags interval, timeout; }
+          set in_net6 { type ifname . ipv6_addr; flags interval, timeout; }
+          set in_net4_port { type ifname . ipv4_addr . inet_service; flags interval, timeout; }
+          set in_net6_port { type ifname . ipv6_addr . inet_service; flags interval, timeout; }
+
+      """
+
+    /// Outbound filters run right after anti-spoofing (priority -340), before anything that
+    /// diverts or relays the VM's traffic; inbound filters first in the forward chain, where
+    /// the VM's interface is the output.
+    static func filterChains() -> String {
+        """
+            chain outbound_filter_hook {
+                type filter hook prerouting priority -340; policy accept;
+                iifname @filtered_out goto outbound_filter
+            }
+
+            chain outbound_filter {
+                iifname @out_all goto drop_filtered_out
+                meta l4proto { tcp, udp } iifname . th dport @out_port goto drop_filtered_out
+                iifname . ip daddr @out_net4 goto drop_filtered_out
+                iifname . ip6 daddr @out_net6 goto drop_filtered_out
+                meta l4proto { tcp, udp } iifname . ip daddr . th dport @out_net4_port goto drop_filtered_out
+                meta l4proto { tcp, udp } iifname . ip6 daddr . th dport @out_net6_port goto drop_filtered_out
+            }
+
+            chain inbound_filter {
+                oifname @in_all goto drop_filtered_in
+                meta l4proto { tcp, udp } oifname . th dport @in_port goto drop_filtered_in
+                oifname . ip saddr @in_net4 goto drop_filtered_in
+                oifname . ip6 saddr @in_net6 goto drop_filtered_in
+                meta l4proto { tcp, udp } oifname . ip saddr . th dport @in_net4_port goto drop_filtered_in
+                meta l4proto { tcp, udp } oifname . ip6 saddr . th dport @in_net6_port goto drop_filtered_in
+            }
+
+        """
+    }
+
+    static let inboundFilterJump = "        oifname @filtered_in goto inbound_filter\n"
 
     static let dropSet = """
           set drops { type ifname . inet_service; flags dynamic; size 262144; counter; }
@@ -451,7 +529,7 @@ public enum RulesetCompiler {
         """
         table bridge portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
             map smtp_vm_mac { type ether_addr : ether_addr; }
 
             chain prerouting {
@@ -467,10 +545,10 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(dropChains(bridgeDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains())\(dropChains(bridgeDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
-        \(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
+        \(inboundFilterJump)\(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
         }
 
         """
@@ -480,7 +558,7 @@ public enum RulesetCompiler {
         """
         table inet portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
         \(divertsToRefuse(policy) ? "        meta mark \(divertMark) reject with tcp reset\n" : "")        iifname @vm_misplaced \(drop(.wrongAttachment))
@@ -492,10 +570,10 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(dropChains(inetDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains())\(dropChains(inetDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
-        \(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }
+        \(inboundFilterJump)\(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }
         }
 
         """

@@ -51,6 +51,10 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
     /// Port 25 from a bridge port whose bridge address is unknown: it cannot be handed to
     /// the SMTP relay, and is never passed through.
     case smtpUndiverted = 13
+    /// Traffic from the VM matching an outbound filter (`filter add --direction out`).
+    case filteredOut = 14
+    /// Traffic to the VM matching an inbound filter; counted by the outgoing interface.
+    case filteredIn = 15
 
     public var description: String {
         switch self {
@@ -67,6 +71,8 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
         case .arpIP: "arp_ip"
         case .wrongAttachment: "wrong_attachment"
         case .smtpUndiverted: "smtp_undiverted"
+        case .filteredOut: "filtered_out"
+        case .filteredIn: "filtered_in"
         }
     }
 }

@@ -54,6 +54,17 @@ public final class SQLiteStore: Sendable {
                 """)
         }
         registerSMTPLogMigration(in: &migrator)
+        migrator.registerMigration("v3: filters") { db in
+            try db.execute(sql: """
+                CREATE TABLE filter (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+                    expires_at DOUBLE NOT NULL,
+                    body TEXT NOT NULL
+                );
+                CREATE INDEX filter_vm ON filter(vm_id);
+                """)
+        }
         return migrator
     }
 
@@ -102,18 +113,14 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Removes a VM and its exemptions.
+    /// Removes a VM and its exemptions and filters.
     @discardableResult
     public func removeVM(_ id: VMID, actor: String, at now: Date = Date()) throws -> VM {
         try db.write { db in
             guard let body = try String.fetchOne(db, sql: "SELECT body FROM vm WHERE id = ?", arguments: [id.value]) else {
                 throw NotFound(kind: "VM", id: id.value)
             }
-            for row in try Row.fetchAll(db, sql: "SELECT id, body FROM exemption WHERE vm_id = ?", arguments: [id.value]) {
-                try Self.audit(db, now, actor, "exemption.remove", "exemption/\(row["id"] as String)",
-                               before: row["body"], after: nil)
-            }
-            try db.execute(sql: "DELETE FROM exemption WHERE vm_id = ?", arguments: [id.value])
+            try Self.removeTimed(db, of: id, actor: actor, at: now)
             try db.execute(sql: "DELETE FROM vm WHERE id = ?", arguments: [id.value])
             try Self.audit(db, now, actor, "vm.remove", "vm/\(id)", before: body, after: nil)
             return try Self.decode(body)
@@ -123,50 +130,105 @@ public final class SQLiteStore: Sendable {
     // MARK: Exemptions
 
     public func exemptions() throws -> [Exemption] {
-        try db.read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM exemption ORDER BY id").map(Self.decode)
-        }
+        try db.read { db in try Self.timedItems(db, TimedTable.exemption) }
     }
 
     public func add(_ exemption: Exemption, actor: String, at now: Date = Date()) throws {
         try db.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM vm WHERE id = ?", arguments: [exemption.vm.value]) != nil else {
-                throw NotFound(kind: "VM", id: exemption.vm.value)
-            }
-            let body = try Self.encode(exemption)
-            try db.execute(sql: "INSERT INTO exemption (id, vm_id, expires_at, body) VALUES (?, ?, ?, ?)",
-                           arguments: [exemption.id, exemption.vm.value, exemption.expiresAt.timeIntervalSince1970, body])
-            try Self.audit(db, now, actor, "exemption.grant", "exemption/\(exemption.id)", before: nil, after: body)
+            try Self.insertTimed(db, .exemption, exemption, id: exemption.id, vm: exemption.vm, expiresAt: exemption.expiresAt,
+                                 actor: actor, action: "grant", at: now)
         }
     }
 
     @discardableResult
     public func revokeExemption(_ id: String, actor: String, at now: Date = Date()) throws -> Exemption {
-        try db.write { db in
-            guard let body = try String.fetchOne(db, sql: "SELECT body FROM exemption WHERE id = ?", arguments: [id]) else {
-                throw NotFound(kind: "exemption", id: id)
-            }
-            try db.execute(sql: "DELETE FROM exemption WHERE id = ?", arguments: [id])
-            try Self.audit(db, now, actor, "exemption.revoke", "exemption/\(id)", before: body, after: nil)
-            return try Self.decode(body)
-        }
+        try db.write { db in try Self.deleteTimed(db, .exemption, id: id, actor: actor, action: "revoke", at: now) }
     }
 
     /// Deletes exemptions whose time is up and records each expiry in the audit log.
     /// The kernel has already closed the ports by itself (set element timeouts).
     @discardableResult
     public func expireExemptions(at now: Date) throws -> [Exemption] {
+        try db.write { db in try Self.expireTimed(db, .exemption, at: now) }
+    }
+
+    // MARK: Filters
+
+    public func filters() throws -> [Filter] {
+        try db.read { db in try Self.timedItems(db, TimedTable.filter) }
+    }
+
+    public func add(_ filter: Filter, actor: String, at now: Date = Date()) throws {
         try db.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, body FROM exemption WHERE expires_at <= ?",
-                                        arguments: [now.timeIntervalSince1970])
-            var expired: [Exemption] = []
-            for row in rows {
-                let body: String = row["body"]
-                try Self.audit(db, now, "portcullis", "exemption.expire", "exemption/\(row["id"] as String)", before: body, after: nil)
-                expired.append(try Self.decode(body))
+            try Self.insertTimed(db, .filter, filter, id: filter.id, vm: filter.vm, expiresAt: filter.expiresAt,
+                                 actor: actor, action: "place", at: now)
+        }
+    }
+
+    @discardableResult
+    public func liftFilter(_ id: String, actor: String, at now: Date = Date()) throws -> Filter {
+        try db.write { db in try Self.deleteTimed(db, .filter, id: id, actor: actor, action: "lift", at: now) }
+    }
+
+    /// Deletes filters whose time is up (the kernel lifted them already) and audits each.
+    @discardableResult
+    public func expireFilters(at now: Date) throws -> [Filter] {
+        try db.write { db in try Self.expireTimed(db, .filter, at: now) }
+    }
+
+    // MARK: Time-limited items (exemptions, filters)
+
+    /// A table of per-VM items that end at `expires_at`; its name is also the audit noun.
+    enum TimedTable: String, CaseIterable {
+        case exemption, filter
+    }
+
+    private static func timedItems<T: Decodable>(_ db: Database, _ table: TimedTable) throws -> [T] {
+        try String.fetchAll(db, sql: "SELECT body FROM \(table.rawValue) ORDER BY id").map(decode)
+    }
+
+    private static func insertTimed(_ db: Database, _ table: TimedTable, _ item: some Encodable, id: String, vm: VMID,
+                                    expiresAt: Date, actor: String, action: String, at now: Date) throws {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM vm WHERE id = ?", arguments: [vm.value]) != nil else {
+            throw NotFound(kind: "VM", id: vm.value)
+        }
+        let body = try encode(item)
+        try db.execute(sql: "INSERT INTO \(table.rawValue) (id, vm_id, expires_at, body) VALUES (?, ?, ?, ?)",
+                       arguments: [id, vm.value, expiresAt.timeIntervalSince1970, body])
+        try audit(db, now, actor, "\(table.rawValue).\(action)", "\(table.rawValue)/\(id)", before: nil, after: body)
+    }
+
+    private static func deleteTimed<T: Decodable>(_ db: Database, _ table: TimedTable, id: String, actor: String,
+                                                  action: String, at now: Date) throws -> T {
+        guard let body = try String.fetchOne(db, sql: "SELECT body FROM \(table.rawValue) WHERE id = ?", arguments: [id]) else {
+            throw NotFound(kind: table.rawValue, id: id)
+        }
+        try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE id = ?", arguments: [id])
+        try audit(db, now, actor, "\(table.rawValue).\(action)", "\(table.rawValue)/\(id)", before: body, after: nil)
+        return try decode(body)
+    }
+
+    private static func expireTimed<T: Decodable>(_ db: Database, _ table: TimedTable, at now: Date) throws -> [T] {
+        let rows = try Row.fetchAll(db, sql: "SELECT id, body FROM \(table.rawValue) WHERE expires_at <= ?",
+                                    arguments: [now.timeIntervalSince1970])
+        var expired: [T] = []
+        for row in rows {
+            let body: String = row["body"]
+            try audit(db, now, "portcullis", "\(table.rawValue).expire", "\(table.rawValue)/\(row["id"] as String)", before: body, after: nil)
+            expired.append(try decode(body))
+        }
+        try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE expires_at <= ?", arguments: [now.timeIntervalSince1970])
+        return expired
+    }
+
+    /// A removed VM's exemptions and filters go with it, each audited.
+    private static func removeTimed(_ db: Database, of vm: VMID, actor: String, at now: Date) throws {
+        for table in TimedTable.allCases {
+            for row in try Row.fetchAll(db, sql: "SELECT id, body FROM \(table.rawValue) WHERE vm_id = ?", arguments: [vm.value]) {
+                try audit(db, now, actor, "\(table.rawValue).remove", "\(table.rawValue)/\(row["id"] as String)",
+                          before: row["body"], after: nil)
             }
-            try db.execute(sql: "DELETE FROM exemption WHERE expires_at <= ?", arguments: [now.timeIntervalSince1970])
-            return expired
+            try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE vm_id = ?", arguments: [vm.value])
         }
     }
 

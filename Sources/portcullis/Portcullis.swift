@@ -8,7 +8,7 @@ struct Portcullis: AsyncParsableCommand {
         abstract: "Enforces a hosting provider's VM network restrictions with nftables.",
         discussion: "`portcullis serve` runs the daemon; every other verb talks to it over its control socket.",
         subcommands: [
-            Serve.self, VMCommand.self, ExemptionCommand.self, Status.self, RulesetCommand.self,
+            Serve.self, VMCommand.self, ExemptionCommand.self, FilterCommand.self, Status.self, RulesetCommand.self,
             Explain.self, Plan.self, Audit.self, SMTPCommand.self,
         ]
     )

@@ -196,6 +196,37 @@ struct APITests {
         }
     }
 
+    @Test func filterLifecycle() async throws {
+        try await withApp { client, kernel, store in
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { _ in }
+            var id = ""
+            let place = #"{"vm":"priv","direction":"out","port":25,"remote":"198.51.100.0/24","reason":"spam run","expires":"2h"}"#
+            try await client.execute(uri: "/v1/filters", method: .post,
+                                     headers: [.init("X-Portcullis-Actor")!: "cli:alice"], body: ByteBuffer(string: place)) { response in
+                #expect(response.status == .created)
+                let filter = try JSON.decoder.decode(Filter.self, from: Data(response.body.readableBytesView))
+                #expect(filter.placedBy == "cli:alice" && filter.scope == "out tcp/udp port 25 to 198.51.100.0/24")
+                id = filter.id
+            }
+            #expect(await kernel.applied.last?.filters.map(\.id) == [id])
+            #expect(try store.filters().map(\.id) == [id])
+            try await client.execute(uri: "/v1/filters", method: .get) { response in
+                #expect(String(buffer: response.body).contains(id))
+            }
+            for (bad, field) in [(#"{"vm":"priv","direction":"sideways","reason":"x","expires":"1h"}"#, "direction"),
+                                 (#"{"vm":"priv","direction":"in","remote":"10.0.0.1/8","reason":"x","expires":"1h"}"#, "remote"),
+                                 (#"{"vm":"priv","direction":"in","reason":"x","expires":"forever"}"#, "expires")] {
+                try await client.execute(uri: "/v1/filters", method: .post, body: ByteBuffer(string: bad)) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(String(buffer: response.body).contains(#""field" : "\#(field)""#))
+                }
+            }
+            try await client.execute(uri: "/v1/filters/\(id)", method: .delete) { #expect($0.status == .ok) }
+            #expect(await kernel.applied.last?.filters.isEmpty == true)
+            try await client.execute(uri: "/v1/filters/\(id)", method: .delete) { #expect($0.status == .notFound) }
+        }
+    }
+
     @Test func unknownVMIs404() async throws {
         try await withApp { client, _, _ in
             try await client.execute(uri: "/v1/vms/ghost", method: .get) { #expect($0.status == .notFound) }
@@ -221,7 +252,7 @@ struct APITests {
                 let document = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 paths = ((document?["paths"] as? [String: Any]) ?? [:]).keys.sorted()
             }
-            #expect(paths.count == 12)
+            #expect(paths.count == 14)
             for path in paths where !path.contains("{") {
                 let uri = path == "/v1/explain" ? "/v1/explain?vm=priv&port=25" : path == "/v1/plan" ? "/v1/plan?needs=web" : path
                 try await client.execute(uri: uri, method: .get) { response in

@@ -18,7 +18,20 @@ import RulesetCompiler
         }
         let exemption = Exemption(id: "ex", vm: vms[1].id, ports: PortSet([Port(25)!]), reason: "r", grantedBy: "t",
                                   grantedAt: Date(), expiresAt: Date().addingTimeInterval(600))
-        return DesiredState(policy: policy, vms: vms, exemptions: [exemption], now: Date())
+        // One filter of every shape, so every filter set gets an element the kernel must accept.
+        let now = Date()
+        let shapes: [(Filter.Direction, Int?, String?)] = [
+            (.outbound, nil, nil), (.outbound, 25, nil), (.outbound, nil, "198.51.100.0/24"), (.outbound, nil, "2001:db8:99::/48"),
+            (.outbound, 25, "192.0.2.7"), (.outbound, 25, "2001:db8:99::/48"),
+            (.inbound, nil, nil), (.inbound, 22, nil), (.inbound, nil, "198.51.100.0/24"), (.inbound, nil, "2001:db8:99::1"),
+            (.inbound, 22, "192.0.2.0/24"), (.inbound, 22, "2001:db8:99::/48"),
+        ]
+        let filters = shapes.enumerated().map { i, shape in
+            Filter(id: "f\(i)", vm: vms[i % count].id, direction: shape.0, port: shape.1.flatMap { Port($0) },
+                   remote: shape.2.map { try! IPNetwork(parsing: $0) }, reason: "r", placedBy: "t", placedAt: now,
+                   expiresAt: now.addingTimeInterval(600 + Double(i)))
+        }
+        return DesiredState(policy: policy, vms: vms, exemptions: [exemption], filters: filters, now: now)
     }
 
     @Test func compiledRulesetIsAcceptedByLibnftables() throws {

@@ -293,3 +293,23 @@ enum Fixtures {
         #expect(counters.totals(vm: "b") == nil)
     }
 }
+
+@Suite struct FilterRequestTests {
+    static func request(reason: String = "port scan", expires: String = "2h") -> FilterRequest {
+        FilterRequest(vm: Fixtures.privateVM.id, direction: .outbound, port: Port(25), remote: nil, reason: reason,
+                      expires: try! PolicyDuration(parsing: expires))
+    }
+
+    @Test func placedFilterEndsOnTime() throws {
+        let filter = try Self.request().place(by: "cli:alice", id: "flt-1", now: Fixtures.now)
+        #expect(filter.expiresAt == Fixtures.now.addingTimeInterval(7200))
+        #expect(filter.scope == "out tcp/udp port 25")
+        #expect(filter.isActive(at: Fixtures.now.addingTimeInterval(7199)) && !filter.isActive(at: Fixtures.now.addingTimeInterval(7200)))
+    }
+
+    @Test(arguments: [("", "2h", "reason"), ("ok", "91d", "expires")])
+    func badRequestsNameTheField(reason: String, expires: String, field: String) {
+        #expect { try Self.request(reason: reason, expires: expires).place(by: "a", id: "f", now: Fixtures.now) }
+            throws: { ($0 as? ValidationError)?.field == field }
+    }
+}

@@ -179,7 +179,8 @@ enum Lab {
         #expect(counts["inet/smtp_relay"] == 3)
         #expect(counts["bridge/drop_mac_source"] == 2)
         #expect(counts["arp/drop_ipv4_source"] == nil)
-        #expect(counts["inet/forward"] == 3)
+        #expect(counts["inet/forward"] == 4)
+        #expect(counts["inet/outbound_filter"] == 6 && counts["bridge/inbound_filter"] == 6)
         #expect(counts["inet/restricted_port"] == 3)
         #expect(counts["bridge/from_vm"] == 3)
         #expect(counts["arp/vm_arp"] == 5)
@@ -309,5 +310,53 @@ enum Lab {
             try VM(id: "v", tenant: "t", contact: nil, interface: "tapv", mac: "02:00:00:00:06:01", ipv4: [], ipv6: [],
                    allowedSources: [], bridge: "br0", routed: true)
         }
+    }
+}
+
+/// A filter is one element in the set of its shape, plus the VM in the direction's index set,
+/// both with the filter's expiry.
+@Suite struct FilterElementTests {
+    static func filter(_ direction: Filter.Direction, port: Int? = nil, remote: String? = nil, minutes: Double = 60) -> Filter {
+        Filter(id: "f-\(direction)-\(port ?? 0)-\(remote ?? "")-\(minutes)", vm: Lab.priv.id, direction: direction, port: port.flatMap { Port($0) },
+               remote: remote.map { try! IPNetwork(parsing: $0) }, reason: "r", placedBy: "t", placedAt: Lab.now,
+               expiresAt: Lab.now.addingTimeInterval(minutes * 60))
+    }
+
+    @Test(arguments: [
+        (filter(.outbound), "out_all", "\"vmpriv0\""),
+        (filter(.outbound, port: 25), "out_port", "\"vmpriv0\" . 25"),
+        (filter(.outbound, remote: "198.51.100.0/24"), "out_net4", "\"vmpriv0\" . 198.51.100.0/24"),
+        (filter(.outbound, port: 25, remote: "2001:db8:9::/48"), "out_net6_port", "\"vmpriv0\" . 2001:db8:9::/48 . 25"),
+        (filter(.inbound, port: 22), "in_port", "\"vmpriv0\" . 22"),
+        (filter(.inbound, remote: "192.0.2.7"), "in_net4", "\"vmpriv0\" . 192.0.2.7"),
+        (filter(.inbound, port: 22, remote: "192.0.2.0/24"), "in_net4_port", "\"vmpriv0\" . 192.0.2.0/24 . 22"),
+    ])
+    func eachShapeHasItsSet(filter: Filter, set: String, key: String) {
+        let state = DesiredState(policy: Lab.policy, vms: [Lab.priv], exemptions: [], filters: [filter], now: Lab.now)
+        let elements = RulesetCompiler.compile(state).elements
+        #expect(elements[SetRef(.inet, set)]?[key] == filter.expiresAt)
+        #expect(elements[SetRef(.inet, filter.direction == .outbound ? "filtered_out" : "filtered_in")]?["\"vmpriv0\""] == filter.expiresAt)
+        #expect(elements[SetRef(.arp, set)] == nil, "filters are not in the arp table")
+    }
+
+    @Test func theIndexLastsAsLongAsTheLongestFilter() {
+        let short = Self.filter(.outbound, port: 25, minutes: 10)
+        let long = Self.filter(.outbound, remote: "198.51.100.0/24", minutes: 120)
+        let state = DesiredState(policy: Lab.policy, vms: [Lab.priv], exemptions: [], filters: [short, long], now: Lab.now)
+        #expect(RulesetCompiler.compile(state).elements[SetRef(.inet, "filtered_out")]?["\"vmpriv0\""] == long.expiresAt)
+    }
+
+    @Test func anExpiredFilterIsGone() {
+        let filter = Self.filter(.outbound, minutes: 1)
+        let later = DesiredState(policy: Lab.policy, vms: [Lab.priv], exemptions: [], filters: [filter], now: Lab.now.addingTimeInterval(120))
+        #expect(RulesetCompiler.compile(later).elements[SetRef(.inet, "out_all")]?.isEmpty == true)
+    }
+
+    @Test func placingAFilterIsAnElementDelta() throws {
+        let before = DesiredState(policy: Lab.policy, vms: [Lab.pub, Lab.priv], exemptions: [], now: Lab.now)
+        let after = DesiredState(policy: Lab.policy, vms: [Lab.pub, Lab.priv], exemptions: [], filters: [Self.filter(.inbound)], now: Lab.now)
+        var ruleset = RulesetCompiler.compile(before)
+        ruleset.apply(try #require(RulesetCompiler.delta(from: before, to: after, changed: [Lab.priv.id])))
+        #expect(ruleset.elements == RulesetCompiler.compile(after).elements)
     }
 }

@@ -55,6 +55,30 @@ import Store
         #expect(try store.auditLog(limit: 1).first?.action == "exemption.expire")
     }
 
+    func filter(_ id: String, expiresIn seconds: Double) -> Filter {
+        Filter(id: id, vm: vm.id, direction: .outbound, port: Port(25), remote: try! IPNetwork(parsing: "198.51.100.0/24"),
+               reason: "scan", placedBy: "detector:scan", placedAt: now, expiresAt: now.addingTimeInterval(seconds))
+    }
+
+    @Test func filtersArePlacedLiftedExpiredAndAudited() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "a", at: now)
+        try store.add(filter("flt-short", expiresIn: 10), actor: "detector:scan", at: now)
+        try store.add(filter("flt-long", expiresIn: 1000), actor: "cli:alice", at: now)
+        try store.add(filter("flt-lifted", expiresIn: 1000), actor: "cli:alice", at: now)
+        #expect(try store.filters().map(\.id) == ["flt-lifted", "flt-long", "flt-short"])
+        #expect(try store.filters().first { $0.id == "flt-long" } == filter("flt-long", expiresIn: 1000))
+        #expect(try store.liftFilter("flt-lifted", actor: "cli:bob", at: now).id == "flt-lifted")
+        #expect(try store.expireFilters(at: now.addingTimeInterval(11)).map(\.id) == ["flt-short"])
+        #expect(try store.filters().map(\.id) == ["flt-long"])
+        try store.removeVM(vm.id, actor: "cli:carol", at: now)
+        #expect(try store.filters().isEmpty)
+        let actions = try store.auditLog().map(\.action)
+        #expect(actions.prefix(4) == ["vm.remove", "filter.remove", "filter.expire", "filter.lift"])
+        #expect(actions.filter { $0 == "filter.place" }.count == 3)
+        #expect(throws: NotFound.self) { try store.liftFilter("flt-none", actor: "a") }
+    }
+
     @Test func unknownIdsAreNotFound() throws {
         let store = try SQLiteStore(path: ":memory:")
         #expect(throws: NotFound.self) { try store.removeVM(try VMID(parsing: "ghost"), actor: "a") }

@@ -1,0 +1,92 @@
+import Foundation
+
+/// Traffic of one VM blocked for a while: what the provider's terms call placing an outbound
+/// or inbound filter. Enforced as a kernel set element with a timeout, so it lifts itself on
+/// time even if the daemon is down; nothing is permanent without an operator renewing it.
+public struct Filter: Hashable, Sendable, Codable {
+    public enum Direction: String, Hashable, Sendable, Codable, CaseIterable {
+        /// Traffic to the VM.
+        case inbound = "in"
+        /// Traffic from the VM.
+        case outbound = "out"
+    }
+
+    public let id: String
+    public let vm: VMID
+    public let direction: Direction
+    /// TCP and UDP port on the far side for outbound (the destination port), on the VM for
+    /// inbound (the VM's service); nil: every protocol and port.
+    public let port: Port?
+    /// The far side's prefix (the destination of outbound traffic, the source of inbound);
+    /// nil: anywhere.
+    public let remote: IPNetwork?
+    public let reason: String
+    public let placedBy: String
+    public let placedAt: Date
+    public let expiresAt: Date
+
+    public init(id: String, vm: VMID, direction: Direction, port: Port?, remote: IPNetwork?, reason: String,
+                placedBy: String, placedAt: Date, expiresAt: Date) {
+        self.id = id
+        self.vm = vm
+        self.direction = direction
+        self.port = port
+        self.remote = remote
+        self.reason = reason
+        self.placedBy = placedBy
+        self.placedAt = placedAt
+        self.expiresAt = expiresAt
+    }
+
+    public func isActive(at now: Date) -> Bool { expiresAt > now }
+
+    /// "out tcp/udp port 25 to 198.51.100.0/24", for lists and the audit log.
+    public var scope: String {
+        let ports = port.map { " tcp/udp port \($0)" } ?? " all traffic"
+        let far = remote.map { direction == .outbound ? " to \($0)" : " from \($0)" } ?? ""
+        return direction.rawValue + ports + far
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, vm, direction, port, remote, reason
+        case placedBy = "placed_by"
+        case placedAt = "placed_at"
+        case expiresAt = "expires_at"
+    }
+}
+
+/// What an operator (or a detector) asks for; a `Filter` once checked.
+public struct FilterRequest: Sendable, Codable {
+    public let vm: VMID
+    public let direction: Filter.Direction
+    public let port: Port?
+    public let remote: IPNetwork?
+    public let reason: String
+    public let expires: PolicyDuration
+
+    /// Longest a filter may be placed for at once. Longer blocks need an operator to renew
+    /// them, so that no VM stays cut off because somebody forgot it.
+    public static let maxDuration = PolicyDuration(seconds: 90 * 86_400)
+
+    public init(vm: VMID, direction: Filter.Direction, port: Port?, remote: IPNetwork?, reason: String, expires: PolicyDuration) {
+        self.vm = vm
+        self.direction = direction
+        self.port = port
+        self.remote = remote
+        self.reason = reason
+        self.expires = expires
+    }
+
+    public func place(by actor: String, id: String, now: Date) throws(ValidationError) -> Filter {
+        let reasonText = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reasonText.isEmpty, reasonText.count <= 500 else {
+            throw ValidationError(field: "reason", value: reason, problem: "give a reason of 1-500 characters; it is kept in the audit log")
+        }
+        guard expires.seconds <= Self.maxDuration.seconds else {
+            throw ValidationError(field: "expires", value: expires.description,
+                                  problem: "longer than the maximum of \(Self.maxDuration); renew the filter when it ends instead")
+        }
+        return Filter(id: id, vm: vm, direction: direction, port: port, remote: remote, reason: reasonText,
+                      placedBy: actor, placedAt: now, expiresAt: now.addingTimeInterval(expires.timeInterval))
+    }
+}
