@@ -60,7 +60,9 @@ public struct SMTPRouting: Sendable, Hashable {
                 message.append(attribute: 15 /* FRA_TABLE */, table)
                 return message
             }
-            if rule == -EAFNOSUPPORT && family == UInt8(AF_INET6) { continue }  // IPv6 disabled on this host
+            // IPv6 disabled on this host (ipv6.disable=1: no family; disable_ipv6=1: lo refuses the route).
+            let ipv6Missing = family == UInt8(AF_INET6)
+            if ipv6Missing && rule == -EAFNOSUPPORT { continue }
             if rule != 0 && rule != -EEXIST { throw failure("ip rule add fwmark (\(name))", rule) }
             if rule == 0 { repaired.append("\(name) rule") }
             let route = try send(&socket, step: "ip route add local") { sequence in
@@ -73,6 +75,7 @@ public struct SMTPRouting: Sendable, Hashable {
                 message.append(attribute: 4 /* RTA_OIF */, loopback)
                 return message
             }
+            if ipv6Missing && [-EACCES, -ENETDOWN, -EAFNOSUPPORT].contains(route) { continue }
             if route != 0 && route != -EEXIST { throw failure("ip route add local default (\(name))", route) }
             if route == 0 { repaired.append("\(name) route") }
         }

@@ -55,6 +55,14 @@ public struct SMTPSettings: Sendable, Hashable, Decodable {
         upstreamMark = try Self.decodeUInt32(c, .upstreamMark, field: "smtp.upstream_mark", allowZero: false)
         routingTable = try Self.decodeUInt32(c, .routingTable, field: "smtp.routing_table", allowZero: false) ?? defaults.routingTable
         routingPriority = try Self.decodeUInt32(c, .routingPriority, field: "smtp.routing_priority", allowZero: true) ?? defaults.routingPriority
+        guard routingPriority < 32766 else {
+            throw ValidationError(field: "smtp.routing_priority", value: String(routingPriority),
+                                  problem: "must come before the main table's rule (32766)")
+        }
+        if let mark = upstreamMark, (0x5043_0000...0x5043_ffff).contains(mark) {
+            throw ValidationError(field: "smtp.upstream_mark", value: String(mark),
+                                  problem: "is in Portcullis' own mark range 0x50430000-0x5043ffff; pick another")
+        }
         guard ![253, 254, 255].contains(routingTable) else {
             throw ValidationError(field: "smtp.routing_table", value: String(routingTable),
                                   problem: "is one of the kernel's own tables (default, main, local); pick an unused number")

@@ -9,14 +9,17 @@ public struct SitePolicy: Hashable, Sendable, Codable {
     public let exemptions: ExemptionPolicy
     /// Port 25 of the VMs that are not restricted: relayed, refused or passed.
     public let smtp: SMTPInterception
+    /// Port-scan detection in the kernel; nil: off.
+    public let scanDetection: ScanDetection?
 
     public init(site: String, publicIPv4: [IPv4Network], restrictedTCPPorts: PortSet, exemptions: ExemptionPolicy = .init(),
-                smtp: SMTPInterception = .init()) {
+                smtp: SMTPInterception = .init(), scanDetection: ScanDetection? = ScanDetection()) {
         self.site = site
         self.publicIPv4 = publicIPv4
         self.restrictedTCPPorts = restrictedTCPPorts
         self.exemptions = exemptions
         self.smtp = smtp
+        self.scanDetection = scanDetection
     }
 
     public func accessType(of vm: VM) -> AccessType {

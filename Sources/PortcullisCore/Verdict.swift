@@ -57,6 +57,11 @@ public func verdict(for vm: VM, flow: Flow, in state: DesiredState) -> Verdict {
             return Verdict(decision: .rejected, rule: "smtp mode block: tcp dport 25 from every VM -> reject with tcp reset",
                            reason: "site \(policy.site) does not allow outbound SMTP on port 25 from any VM\(opened)", exemption: exemption)
         case .proxy:
+            if let bridge = vm.bridge, state.bridgeMACs[bridge] == nil {
+                return Verdict(decision: .rejected, rule: "bridge divert: tcp dport 25 iifname @vm_ports goto drop_smtp_undiverted",
+                               reason: "bridge \(bridge) has no readable address on this host, so port 25 cannot be handed to the SMTP relay and is dropped",
+                               exemption: exemption)
+            }
             return Verdict(decision: .proxied,
                            rule: "inet smtp: tcp dport 25 -> tproxy to :\(policy.smtp.listenPort) (the transparent SMTP relay)",
                            reason: "port 25 goes through the site's transparent SMTP relay, which connects with the VM's own address and applies per-VM limits\(opened)",

@@ -34,8 +34,9 @@ public enum RulesetCompiler {
     // MARK: - Elements
 
     /// Every set's elements. Each element belongs to exactly one VM (its key starts with the
-    /// VM's interface name, which no two VMs share), so the whole is the disjoint union of
-    /// the VMs' contributions and one VM can be updated on its own.
+    /// VM's interface name, which no two VMs share, or, in `smtp_vm_mac`, with its MAC, which
+    /// no two VMs share either), so the whole is the disjoint union of the VMs' contributions
+    /// and one VM can be updated on its own.
     static func elements(_ state: DesiredState) -> [SetRef: [String: Date?]] {
         var sets: [SetRef: [String: Date?]] = [:]
         for family in NftFamily.allCases {
@@ -292,6 +293,55 @@ public enum RulesetCompiler {
         """
     }
 
+    /// Port-scan detection (see `ScanDetection`): a VM's TCP first contacts, counted per host
+    /// and per port in dynamic sets with timeouts; past a budget, one NFLOG event per VM at most
+    /// twice a second. Runs after the outbound filters (priority -330), so a VM filtered for
+    /// scanning stops feeding the sets. A full `scan_seen` set stops remembering first
+    /// contacts, which makes every SYN count: detection errs towards seeing a scan, never
+    /// goes blind for a VM that is still connecting.
+    static func scanSets(_ policy: SitePolicy) -> String {
+        guard let scan = policy.scanDetection else { return "" }
+        let window = "timeout \(scan.window); size 65536;"
+        return """
+              set scan_seen4 { type ifname . ipv4_addr . inet_service; flags dynamic, timeout; \(window) }
+              set scan_seen6 { type ifname . ipv6_addr . inet_service; flags dynamic, timeout; \(window) }
+              set scan_ports4 { type ifname . ipv4_addr; flags dynamic, timeout; \(window) }
+              set scan_ports6 { type ifname . ipv6_addr; flags dynamic, timeout; \(window) }
+              set scan_hosts { type ifname . inet_service; flags dynamic, timeout; \(window) }
+              set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size 65536; }
+
+          """
+    }
+
+    static func scanChains(_ policy: SitePolicy, family: NftFamily) -> String {
+        guard let scan = policy.scanDetection else { return "" }
+        let ports = "limit rate over \(ScanDetection.perMinute(scan.portsPerHost, window: scan.window))/minute burst \(scan.portsPerHost) packets"
+        let hosts = "limit rate over \(ScanDetection.perMinute(scan.hostsPerPort, window: scan.window))/minute burst \(scan.hostsPerPort) packets"
+        let fromVM = family == .bridge
+            ? "        tcp flags & (syn | ack) == syn iifname @vm_ports goto scan_watch\n        tcp flags & (syn | ack) == syn iifname @vm_bridge_mac goto scan_watch\n"
+            : "        tcp flags & (syn | ack) == syn iifname @vm_ports goto scan_watch\n"
+        return """
+            chain scan_watch_hook {
+                type filter hook prerouting priority -330; policy accept;
+        \(fromVM)    }
+
+            chain scan_watch {
+                iifname . ip daddr . tcp dport @scan_seen4 return
+                iifname . ip6 daddr . tcp dport @scan_seen6 return
+                update @scan_seen4 { iifname . ip daddr . tcp dport }
+                update @scan_seen6 { iifname . ip6 daddr . tcp dport }
+                update @scan_ports4 { iifname . ip daddr \(ports) } goto scan_event
+                update @scan_ports6 { iifname . ip6 daddr \(ports) } goto scan_event
+                update @scan_hosts { iifname . tcp dport \(hosts) } goto scan_event
+            }
+
+            chain scan_event {
+                update @scan_logged { iifname limit rate 2/second } log group \(scan.nflogGroup) prefix "\(ScanDetection.logPrefix) "
+            }
+
+        """
+    }
+
     static let inboundFilterJump = "        oifname @filtered_in goto inbound_filter\n"
 
     static let dropSet = """
@@ -415,7 +465,8 @@ public enum RulesetCompiler {
             divert.append("tcp dport \(SMTPInterception.port) iifname @vm_ports \(drop(.smtpUndiverted))")
         }
         if policy.smtp.mode == .proxy {
-            divert.append("tcp sport \(SMTPInterception.port) iifname != @vm_ports iifname != @vm_bridge_mac ether daddr set ether daddr map @smtp_vm_mac meta pkttype set host meta mark set \(replyMark) accept")
+            // From any port, VM ports included: an MX on another VM of this host answers too.
+            divert.append("tcp sport \(SMTPInterception.port) ether daddr set ether daddr map @smtp_vm_mac meta pkttype set host meta mark set \(replyMark) accept")
         }
         var text = """
             chain divert {
@@ -450,9 +501,12 @@ public enum RulesetCompiler {
 
     /// A bridged VM's port 25 never leaves through the bridge when the relay or a block is in
     /// force: every such frame was handed to the host in prerouting, so one here went around it.
+    /// Nor does a frame addressed to the host: if the bridge's address changed since the last
+    /// round, the bridge would flood it to every port instead of delivering it.
     static func bridgeSMTPBypass(_ policy: SitePolicy) -> String {
-        guard policy.smtp.mode != .allow else { return "" }
+        guard policy.smtp.mode != .allow else { return divertsToRefuse(policy) ? "        meta mark \(divertMark) drop\n" : "" }
         return """
+                meta mark { \(divertMark), \(relayMark), \(replyMark) } drop
                 tcp dport \(SMTPInterception.port) iifname @vm_ports drop
                 tcp dport \(SMTPInterception.port) iifname @vm_bridge_mac drop
 
@@ -503,7 +557,10 @@ public enum RulesetCompiler {
                     meta mark \(relayMark) goto smtp_relay
                     meta mark \(replyMark) goto smtp_reply
                     tcp dport \(port) iifname @vm_ports goto smtp_from_vm
-                    tcp sport \(port) iifname != @vm_ports socket transparent 1 meta mark set \(local) accept
+                    tcp sport \(port) socket transparent 1 meta mark set \(local) accept
+                    icmp type { destination-unreachable, time-exceeded } socket transparent 1 meta mark set \(local) accept
+                    icmpv6 type { destination-unreachable, packet-too-big, time-exceeded } socket transparent 1 meta mark set \(local) accept
+                    tcp dport \(policy.smtp.listenPort) fib daddr type local drop
                 }
 
                 chain smtp_from_vm {
@@ -511,6 +568,7 @@ public enum RulesetCompiler {
                 }
 
                 chain smtp_relay {
+                    fib daddr type { local, broadcast, multicast } reject with tcp reset
                     meta nfproto ipv4 meta l4proto tcp tproxy ip to :\(policy.smtp.listenPort) meta mark set \(local) accept
                     meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :\(policy.smtp.listenPort) meta mark set \(local) accept
                     reject with tcp reset
@@ -529,7 +587,7 @@ public enum RulesetCompiler {
         """
         table bridge portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(scanSets(policy))\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
             map smtp_vm_mac { type ether_addr : ether_addr; }
 
             chain prerouting {
@@ -545,7 +603,7 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains())\(dropChains(bridgeDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains())\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
@@ -558,7 +616,7 @@ public enum RulesetCompiler {
         """
         table inet portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(scanSets(policy))\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
         \(divertsToRefuse(policy) ? "        meta mark \(divertMark) reject with tcp reset\n" : "")        iifname @vm_misplaced \(drop(.wrongAttachment))
@@ -570,7 +628,7 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains())\(dropChains(inetDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains())\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }

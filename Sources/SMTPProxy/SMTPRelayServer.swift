@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -21,6 +22,7 @@ public final class SMTPRelayServer: Sendable {
     let record: Record
     let connector: SMTPUpstreamConnector
     let connections = SMTPRelayConnections()
+    let skippedFamilies = NIOLockedValueBox<[String]>([])
     public let ledger: SMTPSharedRateLedger
 
     public init(configuration: SMTPRelayConfiguration,
@@ -63,23 +65,34 @@ public final class SMTPRelayServer: Sendable {
     }
 
     /// One listener per host; with port 0 the later ones take the port the first one got, so
-    /// IPv4 and IPv6 VMs reach the same port.
+    /// IPv4 and IPv6 VMs reach the same port. A family the host does not have (IPv6 disabled)
+    /// is skipped and listed in `skipped`; any other failure, or no listener at all, throws.
     private func bindListeners() async throws -> [any Channel] {
         var listeners: [any Channel] = []
         do {
             var port = configuration.listenPort
             for host in configuration.listenHosts {
                 let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-                let listener = try await makeBootstrap(for: address).bind(to: address).get()
+                let listener: any Channel
+                do {
+                    listener = try await makeBootstrap(for: address).bind(to: address).get()
+                } catch let error as IOError where [EAFNOSUPPORT, EADDRNOTAVAIL].contains(error.errnoCode) {
+                    skippedFamilies.withLockedValue { $0.append("\(host): \(error)") }
+                    continue
+                }
                 listeners.append(listener)
                 if port == 0, let bound = listener.localAddress?.port { port = bound }
             }
+            guard !listeners.isEmpty else { throw SMTPRelayServerError.noListener(skippedFamilies.withLockedValue { $0 }) }
             return listeners
         } catch {
             for listener in listeners { try? await listener.close() }
             throw error
         }
     }
+
+    /// Listen addresses skipped because the host lacks their family (e.g. IPv6 disabled).
+    public var skipped: [String] { skippedFamilies.withLockedValue { $0 } }
 
     private func makeBootstrap(for address: SocketAddress) -> ServerBootstrap {
         var bootstrap = ServerBootstrap(group: group)
@@ -114,4 +127,6 @@ public enum SMTPRelayServerError: Error, Hashable, Sendable {
     /// Neither transparent mode nor a `destinationOverride`: the relay has no way to learn where a
     /// VM's connection was going.
     case noDestinationSource
+    /// No listen address could be bound: every family was missing on this host.
+    case noListener([String])
 }

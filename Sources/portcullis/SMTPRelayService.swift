@@ -8,8 +8,8 @@ import SMTPProxy
 
 /// The transparent SMTP relay as one of the daemon's services (`smtp.mode: proxy`).
 ///
-/// It keeps the relay's policy routing in place (installed before the first listener, checked
-/// again every reconcile interval) and serves until the daemon stops. A relay that cannot bind
+/// It keeps the relay's policy routing in place (installed at start, beside the first bind, and
+/// checked again every reconcile interval) and serves until the daemon stops. A relay that cannot bind
 /// does not take the daemon down: enforcement goes on, the ruleset refuses port 25 while nobody
 /// listens (fail closed), and the bind is retried.
 struct SMTPRelayService: Service {
@@ -75,8 +75,12 @@ struct SMTPRelayService: Service {
                     logger.info("SMTP relay listening", metadata: [
                         "addresses": "\(addresses.map { "\($0)" }.joined(separator: ", "))",
                         "tls": "\(tls?.mode.rawValue ?? "off")"])
+                    for skipped in server.skipped {
+                        logger.warning("SMTP relay: not listening on \(skipped) (address family missing on this host)")
+                    }
                 }
-                return
+                if Task.isCancelled { return }
+                logger.error("SMTP relay stopped unexpectedly; restarting in 5 s")
             } catch {
                 logger.error("SMTP relay cannot listen: \(error). Port 25 of proxied VMs is refused until it can; retrying in 5 s",
                              metadata: ["port": "\(settings.interception.listenPort)"])

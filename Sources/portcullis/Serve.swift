@@ -58,11 +58,21 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: tcpApp))
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
+        // Always running, so the log's retention holds after a switch away from proxy mode too.
+        // Registered before the relay: services stop in reverse order, so it flushes last.
+        let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
+        services.append(.init(service: log))
         if site.policy.smtp.mode == .proxy {
-            let tls = try relayTLS(site: site, logger: logger)
+            // A certificate problem must not take the firewall down: the relay runs without TLS.
+            let tls: SMTPRelayTLS?
+            do {
+                tls = try relayTLS(site: site, logger: logger)
+            } catch {
+                logger.critical("SMTP relay TLS disabled: \(error). Fix the certificate and restart; STARTTLS is not offered meanwhile")
+                tls = nil
+            }
+            warnIfBridgeNetfilterIsOn(logger: logger)
             let counters = engine.smtpCounters
-            let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
-            services.append(.init(service: log))
             services.append(.init(service: SMTPRelayService(
                 settings: site.smtp, directory: engine.directory, tls: tls, recheckInterval: site.reconcileInterval,
                 record: { transaction in
@@ -100,6 +110,17 @@ func relayTLS(site: SiteConfig, logger: Logger) throws -> SMTPRelayTLS? {
             "certificate": "\(certificate.certificatePath)", "origin": "\(certificate.origin)",
             "valid_until": "\(certificate.notValidAfter.formatted(.iso8601))"])
         return try .terminating(certificate: certificate)
+    }
+}
+
+/// The bridged half of the relay needs br_netfilter off in this namespace (docs/interception.md);
+/// with it on, bridged VMs' mail is refused (fail closed), so say so at start.
+func warnIfBridgeNetfilterIsOn(logger: Logger) {
+    for key in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
+        let path = "/proc/sys/net/bridge/\(key)"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), text.trimmingCharacters(in: .whitespacesAndNewlines) == "1" {
+            logger.warning("net.bridge.\(key)=1: bridged VMs' port 25 cannot reach the SMTP relay and is refused; set it to 0 (docs/interception.md)")
+        }
     }
 }
 

@@ -313,3 +313,39 @@ enum Fixtures {
             throws: { ($0 as? ValidationError)?.field == field }
     }
 }
+
+@Suite struct VMDirectoryTests {
+    static func vm(_ id: String, _ mac: String, ipv4: [String] = [], ipv6: [String] = [], allow: [String] = []) -> VM {
+        try! VM(id: id, tenant: "t", contact: nil, interface: "tap-\(id)", mac: mac, ipv4: ipv4, ipv6: ipv6, allowedSources: allow)
+    }
+
+    @Test func findsVMsByEveryAddressTheyMaySendFrom() throws {
+        let a = Self.vm("a", "02:00:00:00:00:01", ipv4: ["198.51.100.10"], ipv6: ["2001:db8:1::/64"], allow: ["192.0.2.0/28"])
+        let directory = VMDirectory([a])
+        #expect(directory.vm(for: try IPv4Address(parsing: "198.51.100.10"))?.id == a.id)
+        #expect(directory.vm(for: try IPv4Address(parsing: "192.0.2.7"))?.id == a.id)
+        #expect(directory.vm(for: try IPv6Address(parsing: "2001:db8:1::abcd"))?.id == a.id)
+        #expect(directory.vm(for: a.mac.eui64LinkLocal)?.id == a.id)
+        #expect(directory.vm(for: try IPv4Address(parsing: "198.51.100.11")) == nil)
+    }
+
+    /// A shared allowed source (a VIP) keeps working for the VM that stays, and the owner by its
+    /// own address wins over an allowed-source claim whatever the order of insertion.
+    @Test func sharedKeysSurviveRemovalAndPreferTheOwner() throws {
+        let vip = try IPv4Address(parsing: "198.51.100.50")
+        let owner = Self.vm("z-owner", "02:00:00:00:00:02", ipv4: ["198.51.100.50"])
+        let pairA = Self.vm("a-pair", "02:00:00:00:00:03", ipv4: ["198.51.100.60"], allow: ["198.51.100.50"])
+        let pairB = Self.vm("b-pair", "02:00:00:00:00:04", ipv4: ["198.51.100.61"], allow: ["198.51.100.50", "203.0.113.0/24"])
+        for order in [[owner, pairA, pairB], [pairB, pairA, owner]] {
+            let directory = VMDirectory(order)
+            #expect(directory.vm(for: vip)?.id == owner.id)
+            directory.remove(owner)
+            #expect(directory.vm(for: vip)?.id == pairA.id, "lowest id among equal claims")
+            directory.remove(pairA)
+            #expect(directory.vm(for: vip)?.id == pairB.id)
+            #expect(directory.vm(for: try IPv4Address(parsing: "198.51.100.61"))?.id == pairB.id)
+            directory.remove(pairB)
+            #expect(directory.vm(for: vip) == nil)
+        }
+    }
+}

@@ -176,7 +176,7 @@ enum Lab {
         #expect(counts["inet/prerouting"] == 3)
         #expect(counts["bridge/restricted_divert"] == 3)
         #expect(counts["bridge/smtp_divert"] == 2)
-        #expect(counts["inet/smtp_relay"] == 3)
+        #expect(counts["inet/smtp_relay"] == 4)
         #expect(counts["bridge/drop_mac_source"] == 2)
         #expect(counts["arp/drop_ipv4_source"] == nil)
         #expect(counts["inet/forward"] == 4)

@@ -53,12 +53,19 @@ smtp: {self.SMTP}
         self.daemon = subprocess.Popen(["ip", "netns", "exec", self.hv, str(BIN), "serve", "--config", str(self.config)],
                                        stdout=log, stderr=subprocess.STDOUT)
         for _ in range(100):
-            if self.socket.exists() and self.cli("status", check=False).returncode == 0:
+            if self.socket.exists() and self.cli("status", check=False).returncode == 0 and self.relay_listening():
                 return
             if self.daemon.poll() is not None:
                 raise RuntimeError("daemon exited: " + (self.run_dir / "daemon.log").read_text()[-2000:])
             time.sleep(0.1)
         raise RuntimeError("daemon did not open its socket")
+
+    def relay_listening(self):
+        """True when the SMTP relay listens, or when the lab runs it in another mode."""
+        if "mode: proxy" not in self.config.read_text():
+            return True
+        out = run("ip", "netns", "exec", self.hv, "ss", "-Hltn", "sport = :10025", check=False).stdout
+        return "10025" in out
 
     def kill_daemon(self, sig=signal.SIGKILL):
         if self.daemon and self.daemon.poll() is None:

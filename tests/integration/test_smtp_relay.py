@@ -1,7 +1,7 @@
 """The transparent SMTP relay with real peers: swaks and raw clients in the VMs, the lab MX
 (tests/lab/mx.py) in the internet. Port 25 of every VM that is not refused goes through the
 relay in the daemon; the MX must see the VM's own address and the VM's exact bytes."""
-import secrets, time
+import json, secrets, time
 
 import pytest
 
@@ -235,3 +235,32 @@ def test_a_smuggling_attempt_is_logged_with_its_verdict(lab):
     entries = [e for e in json.loads(lab.cli("smtp", "log", "--vm", "pub", "--since", "1h", "--json").stdout)
                if e.get("ehlo_name") == "smuggle-log.example"]
     assert entries and entries[0]["verdict"] == "bareLineEnding", entries
+
+
+@pytest.fixture
+def mx_on_pub(lab):
+    """The public VM runs a mail server of its own on port 25."""
+    import subprocess
+    from conftest import LAB, PY
+    store = lab.run_dir / "pub-mx"
+    server = subprocess.Popen(["ip", "netns", "exec", lab.pub, PY, str(LAB / "mx.py"), "--store", str(store)],
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "listening"
+    yield store
+    server.kill()
+    server.wait()
+
+
+def test_mail_between_two_vms_on_the_same_bridge(lab, exempted, mx_on_pub):
+    """brpriv and pub share 2001:db8:1::/64 on br0: the MX's answers to the relay come in on a
+    VM port (pub's), not the uplink, and must still reach the relay."""
+    out = lab.swaks("brpriv", "--server", "2001:db8:1::10", "--from", "a@globex.example", "--to", "b@acme.example").stdout
+    assert "250 2.0.0 queued" in out
+    envelopes = [json.loads(p.read_text()) for p in mx_on_pub.glob("*.json")]
+    assert [e["peer"] for e in envelopes] == ["2001:db8:1::40"], envelopes
+
+
+def test_the_relay_never_dials_the_host_itself(lab, exempted):
+    # 203.0.113.2 is the hypervisor's own address on br0.
+    assert lab.probe("pub", "203.0.113.2", 25) == "reset"
+    assert lab.probe("pub", "203.0.113.2", 10025) != "open"

@@ -51,7 +51,13 @@ def test_starttls_command_injection_is_discarded(lab):
     assert out["starttls"].startswith("220") and out["tls"], out
     assert out["after_tls"].startswith("250"), out     # the answer to EHLO, not to the injected MAIL
     assert out["mail"].startswith("250") and out["final"].startswith("250"), out
+    # The session is logged when it ends: wait for it, so the check below has something to check.
+    deadline = time.time() + 5
+    while not any("EHLO inject.lab.example" in c for s in lab.mx_sessions()[sessions:] for c in s["commands"]):
+        assert time.time() < deadline, "the injection session never reached the MX"
+        time.sleep(0.1)
     commands = [c for s in lab.mx_sessions()[sessions:] for c in s["commands"]]
+    assert any(c == "MAIL FROM:<legit@tenant.example>" for c in commands), commands
     assert not any("injected@attacker.example" in c for c in commands), commands
 
 

@@ -1,0 +1,30 @@
+/// How the kernel spots a VM scanning others: it remembers each VM's first contacts (a new
+/// TCP connection to a host and port it has not tried within `window`) and counts them per
+/// host (many ports of one host: vertical) and per port (one port of many hosts: horizontal).
+/// Past either budget, the kernel logs one event per VM at most twice a second to NFLOG, which
+/// the daemon reads: it never sees the other packets.
+public struct ScanDetection: Hashable, Sendable, Codable {
+    /// Distinct ports of one host within `window` (Zeek, Snort and CrowdSec all use 15).
+    public let portsPerHost: Int
+    /// Distinct hosts on one port within `window` (Zeek: 25 in 5 minutes).
+    public let hostsPerPort: Int
+    public let window: PolicyDuration
+    /// The NFLOG group the events go to.
+    public let nflogGroup: UInt16
+
+    public init(portsPerHost: Int = 15, hostsPerPort: Int = 25, window: PolicyDuration = .init(seconds: 300),
+                nflogGroup: UInt16 = 2525) {
+        self.portsPerHost = portsPerHost
+        self.hostsPerPort = hostsPerPort
+        self.window = window
+        self.nflogGroup = nflogGroup
+    }
+
+    /// A budget as an nft token bucket: the whole count at once, refilled over the window.
+    public static func perMinute(_ count: Int, window: PolicyDuration) -> Int {
+        max(1, Int((Double(count) * 60 / window.timeInterval).rounded()))
+    }
+
+    /// The NFLOG prefix of scan events (the daemon matches it).
+    public static let logPrefix = "portcullis:port_scan"
+}
