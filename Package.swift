@@ -37,9 +37,15 @@ let package = Package(
             pkgConfig: "libnftables",
             providers: [.apt(["libnftables-dev"])]
         ),
+        // libnetfilter_log: the abuse detectors' events (NFLOG), read by the daemon.
+        .systemLibrary(
+            name: "CNetfilterLog",
+            pkgConfig: "libnetfilter_log",
+            providers: [.apt(["libnetfilter-log-dev"])]
+        ),
         .target(
             name: "Netfilter",
-            dependencies: ["CNftables", "PortcullisCore", "RulesetCompiler",
+            dependencies: ["CNftables", "CNetfilterLog", "PortcullisCore", "RulesetCompiler",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

@@ -12,9 +12,11 @@ public struct SiteConfig: Sendable, Decodable {
     public let reconcileInterval: PolicyDuration
     /// The transparent SMTP relay (its mode and port are also in `policy.smtp`).
     public let smtp: SMTPSettings
+    /// Abuse detection and the response ladder (the scan part is also in `policy.scanDetection`).
+    public let abuse: AbuseSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case site, exemptions, store, api, reconcile, smtp
+        case site, exemptions, store, api, reconcile, smtp, abuse
         case publicIPv4 = "public_ipv4"
         case restrictedPorts = "restricted_ports"
     }
@@ -65,6 +67,7 @@ public struct SiteConfig: Sendable, Decodable {
         let site = try c.decode(String.self, forKey: .site)
         _ = try parseIdentifier(site, field: "site")
         smtp = try c.decodeIfPresent(SMTPSettings.self, forKey: .smtp) ?? SMTPSettings()
+        abuse = try c.decodeIfPresent(AbuseSettings.self, forKey: .abuse) ?? AbuseSettings()
         let ports = try c.decodeIfPresent(RestrictedPorts.self, forKey: .restrictedPorts)?.tcp
             ?? [25, 465, 587].compactMap { Port($0) }
         policy = SitePolicy(
@@ -72,7 +75,8 @@ public struct SiteConfig: Sendable, Decodable {
             publicIPv4: try c.decodeIfPresent([IPv4Network].self, forKey: .publicIPv4) ?? [],
             restrictedTCPPorts: PortSet(ports),
             exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy(),
-            smtp: smtp.interception
+            smtp: smtp.interception,
+            scanDetection: abuse.scanDetection
         )
         storePath = try c.decodeIfPresent(StoreSection.self, forKey: .store)?.sqlite ?? "/var/lib/portcullis/state.db"
         let api = try c.decodeIfPresent(APISection.self, forKey: .api)

@@ -26,6 +26,7 @@ public final class VMDirectory: @unchecked Sendable {
     private var ipv6Hosts: [IPv6Address: [Claim]] = [:]
     private var ipv6By64: [UInt64: [Claim]] = [:]
     private var ipv6Prefixes: [(IPv6Network, Claim)] = []
+    private var byInterface: [String: VM] = [:]
 
     public init(_ vms: [VM] = []) {
         for vm in vms { insertLocked(vm) }
@@ -49,6 +50,7 @@ public final class VMDirectory: @unchecked Sendable {
                     if net.prefixLength == 64 { drop(&ipv6By64, net.address.high) }
                 }
             }
+            if byInterface[vm.interface.name]?.id == vm.id { byInterface[vm.interface.name] = nil }
             ipv4Prefixes.removeAll { $0.1.vm.id == vm.id }
             ipv6Prefixes.removeAll { $0.1.vm.id == vm.id }
         }
@@ -86,7 +88,13 @@ public final class VMDirectory: @unchecked Sendable {
         }
     }
 
+    /// The VM whose port this interface is (for events the kernel reports by interface).
+    public func vm(interface name: String) -> VM? {
+        lock.withLock { byInterface[name] }
+    }
+
     private func insertLocked(_ vm: VM) {
+        byInterface[vm.interface.name] = vm
         for address in vm.ipv4 { ipv4Hosts[address, default: []].append(Claim(vm: vm, own: true, prefixLength: 32)) }
         for (v4, v6, own) in sources(of: vm) {
             if let net = v4 {

@@ -45,6 +45,7 @@ store: {{ sqlite: {self.run_dir}/state.db }}
 api: {{ socket: {self.socket}, tcp: {{ listen: "127.0.0.1:8787", tokens_file: {tokens} }} }}
 reconcile: {{ interval: 1s }}
 smtp: {self.SMTP}
+abuse: {{ responses: {{ port_scan: {{ base: 6s, max: 1h, decay: 1d }} }} }}
 """)
 
     # --- the daemon -------------------------------------------------------

@@ -1,0 +1,142 @@
+import CNetfilterLog
+import Foundation
+import Glibc
+
+/// One packet the ruleset logged to an NFLOG group: its prefix (which detector), the VM's
+/// interface, and the first bytes of the packet (the evidence).
+public struct NflogEvent: Sendable, Hashable {
+    public let prefix: String
+    /// The bridge port for bridged frames (physical input device), else the input interface.
+    public let interface: String?
+    /// The network-layer packet (IPv4 or IPv6 header onwards), cut to what the rule copied.
+    public let packet: [UInt8]
+    public let time: Date
+
+    public init(prefix: String, interface: String?, packet: [UInt8], time: Date) {
+        self.prefix = prefix
+        self.interface = interface
+        self.packet = packet
+        self.time = time
+    }
+
+    /// Destination address and TCP/UDP port of the logged packet, for evidence ("203.0.113.1:22").
+    public var destination: String? {
+        guard let version = packet.first.map({ $0 >> 4 }) else { return nil }
+        if version == 4, packet.count >= 24 {
+            let headerLength = Int(packet[0] & 0x0f) * 4
+            let address = packet[16..<20].map(String.init).joined(separator: ".")
+            guard packet.count >= headerLength + 4 else { return address }
+            return "\(address):\(UInt16(packet[headerLength + 2]) << 8 | UInt16(packet[headerLength + 3]))"
+        }
+        if version == 6, packet.count >= 44 {
+            var raw = in6_addr()
+            withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: packet[24..<40]) }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            let address = inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count)) != nil ? String(cString: text) : "?"
+            return "[\(address)]:\(UInt16(packet[42]) << 8 | UInt16(packet[43]))"
+        }
+        return nil
+    }
+}
+
+/// Reads one NFLOG group with libnetfilter_log on a thread of its own (the socket is blocking)
+/// and hands the events to async code. Events the kernel could not queue because the reader was
+/// slow are lost (ENOBUFS), counted in `lost`: the ruleset rate-limits what it logs, per VM.
+public final class NflogReader: @unchecked Sendable {
+    public let group: UInt16
+    public let events: AsyncStream<NflogEvent>
+    private let continuation: AsyncStream<NflogEvent>.Continuation
+    private let handle: OpaquePointer
+    private let groupHandle: OpaquePointer
+    private let lock = NSLock()
+    private var lostCount = 0
+    private var stopped = false
+
+    /// Binds the group (needs CAP_NET_ADMIN). Throws if another process owns it.
+    public init(group: UInt16) throws {
+        self.group = group
+        (events, continuation) = AsyncStream.makeStream(of: NflogEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        guard let handle = nflog_open() else { throw NflogError("nflog_open", errno) }
+        // Older kernels want the protocol families bound; newer ones ignore it.
+        _ = nflog_unbind_pf(handle, UInt16(AF_INET))
+        _ = nflog_bind_pf(handle, UInt16(AF_INET))
+        _ = nflog_unbind_pf(handle, UInt16(AF_INET6))
+        _ = nflog_bind_pf(handle, UInt16(AF_INET6))
+        _ = nflog_unbind_pf(handle, UInt16(AF_BRIDGE))
+        _ = nflog_bind_pf(handle, UInt16(AF_BRIDGE))
+        guard let groupHandle = nflog_bind_group(handle, group) else {
+            let code = errno
+            nflog_close(handle)
+            throw NflogError("binding NFLOG group \(group) (is another program reading it?)", code)
+        }
+        nflog_set_mode(groupHandle, UInt8(NFULNL_COPY_PACKET), 128)
+        self.handle = handle
+        self.groupHandle = groupHandle
+    }
+
+    public var lost: Int { lock.withLock { lostCount } }
+
+    /// Starts the reading thread; it runs until `stop()`.
+    public func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        nflog_callback_register(groupHandle, { _, _, data, context in
+            guard let data, let context else { return 0 }
+            let reader = Unmanaged<NflogReader>.fromOpaque(context).takeUnretainedValue()
+            reader.deliver(data)
+            return 0
+        }, context)
+        let fd = nflog_fd(handle)
+        let thread = Thread { [self] in
+            var buffer = [CChar](repeating: 0, count: 65_536)
+            var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            // poll with a timeout, so that `stop()` is noticed within a quarter of a second.
+            while !lock.withLock({ stopped }) {
+                guard poll(&pending, 1, 250) > 0 else { continue }
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count > 0 {
+                    _ = nflog_handle_packet(handle, &buffer, Int32(count))
+                } else if count < 0 && errno == ENOBUFS {
+                    lock.withLock { lostCount += 1 }
+                } else if count < 0 && (errno == EINTR || errno == EAGAIN) {
+                    continue
+                } else {
+                    break
+                }
+            }
+            nflog_unbind_group(groupHandle)
+            nflog_close(handle)
+            continuation.finish()
+            Unmanaged.passUnretained(self).release()  // the reference the callback context held
+        }
+        thread.name = "nflog-\(group)"
+        thread.start()
+    }
+
+    /// Ends reading: the thread unbinds the group and finishes the event stream within 250 ms.
+    public func stop() {
+        lock.withLock { stopped = true }
+        continuation.finish()
+    }
+
+    private func deliver(_ data: OpaquePointer) {
+        let prefix = nflog_get_prefix(data).map { String(cString: $0) } ?? ""
+        let index = nflog_get_physindev(data) != 0 ? nflog_get_physindev(data) : nflog_get_indev(data)
+        var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        let interface = index != 0 && if_indextoname(index, &name) != nil ? String(cString: name) : nil
+        var payload: UnsafeMutablePointer<CChar>?
+        let length = nflog_get_payload(data, &payload)
+        let packet = length > 0 && payload != nil
+            ? Array(UnsafeRawBufferPointer(start: payload, count: Int(length)).bindMemory(to: UInt8.self)) : []
+        continuation.yield(NflogEvent(prefix: prefix.trimmingCharacters(in: .whitespaces), interface: interface, packet: packet, time: Date()))
+    }
+}
+
+public struct NflogError: Error, CustomStringConvertible {
+    public let step: String
+    public let code: Int32
+    init(_ step: String, _ code: Int32) {
+        self.step = step
+        self.code = code
+    }
+    public var description: String { "NFLOG: \(step) failed: \(String(cString: strerror(code)))" }
+}

@@ -1,0 +1,108 @@
+/// The `abuse:` section of the site configuration: what the kernel watches for, and the
+/// response ladder the daemon climbs when it sees it.
+public struct AbuseSettings: Sendable, Hashable, Decodable {
+    /// Port-scan detection; nil when `port_scan.enabled` is false.
+    public let scanDetection: ScanDetection?
+    public let ladder: AbuseLadder
+
+    public init(scanDetection: ScanDetection? = ScanDetection(), ladder: AbuseLadder = AbuseLadder()) {
+        self.scanDetection = scanDetection
+        self.ladder = ladder
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case responses, allowlist
+        case portScan = "port_scan"
+    }
+
+    struct PortScanSection: Decodable {
+        let detection: ScanDetection?
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, window
+            case portsPerHost = "ports_per_host"
+            case hostsPerPort = "hosts_per_port"
+            case nflogGroup = "nflog_group"
+        }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.port_scan")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true else {
+                detection = nil
+                return
+            }
+            let d = ScanDetection()
+            func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+                guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return fallback }
+                guard (1...100_000).contains(value) else {
+                    throw ValidationError(field: "abuse.port_scan.\(key.stringValue)", value: String(value), problem: "expected 1-100000")
+                }
+                return value
+            }
+            let group = try positive(.nflogGroup, Int(d.nflogGroup))
+            guard group <= 65_535 else {
+                throw ValidationError(field: "abuse.port_scan.nflog_group", value: String(group), problem: "expected 1-65535")
+            }
+            detection = ScanDetection(portsPerHost: try positive(.portsPerHost, d.portsPerHost),
+                                      hostsPerPort: try positive(.hostsPerPort, d.hostsPerPort),
+                                      window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
+                                      nflogGroup: UInt16(group))
+        }
+    }
+
+    struct RungSection: Decodable {
+        let rung: AbuseRung
+        enum CodingKeys: String, CodingKey, CaseIterable { case response, base, max, decay }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.responses")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let field = (decoder.codingPath.map(\.stringValue)).joined(separator: ".")
+            let defaults = AbuseLadder.defaultRungs[AbuseSignal(rawValue: decoder.codingPath.last?.stringValue ?? "") ?? .portScan]!
+            var response = defaults.response
+            if let text = try c.decodeIfPresent(String.self, forKey: .response) {
+                guard let parsed = AbuseResponse(rawValue: text) else {
+                    throw ValidationError(field: "\(field).response", value: text,
+                                          problem: "expected one of \(AbuseResponse.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                response = parsed
+            }
+            let base = try c.decodeIfPresent(PolicyDuration.self, forKey: .base) ?? defaults.baseDuration
+            let max = try c.decodeIfPresent(PolicyDuration.self, forKey: .max) ?? defaults.maxDuration
+            guard base.seconds <= max.seconds, max.seconds <= FilterRequest.maxDuration.seconds else {
+                throw ValidationError(field: "\(field).max", value: max.description,
+                                      problem: "must be at least base (\(base)) and at most \(FilterRequest.maxDuration)")
+            }
+            rung = AbuseRung(response: response, baseDuration: base, maxDuration: max,
+                             decay: try c.decodeIfPresent(PolicyDuration.self, forKey: .decay) ?? defaults.decay)
+        }
+    }
+
+    struct AllowlistSection: Decodable {
+        let vms: [VMID]
+        let tenants: [TenantID]
+        enum CodingKeys: String, CodingKey, CaseIterable { case vms, tenants }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.allowlist")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            vms = try (c.decodeIfPresent([String].self, forKey: .vms) ?? []).map { text throws in try VMID(parsing: text) }
+            tenants = try (c.decodeIfPresent([String].self, forKey: .tenants) ?? []).map { text throws in try TenantID(parsing: text) }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        scanDetection = try c.decodeIfPresent(PortScanSection.self, forKey: .portScan).map(\.detection) ?? ScanDetection()
+        var rungs = AbuseLadder.defaultRungs
+        if let responses = try c.decodeIfPresent([String: RungSection].self, forKey: .responses) {
+            for (name, section) in responses {
+                guard let signal = AbuseSignal(rawValue: name) else {
+                    throw ValidationError(field: "abuse.responses.\(name)", value: name,
+                                          problem: "unknown signal; known: \(AbuseSignal.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                rungs[signal] = section.rung
+            }
+        }
+        let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
+        ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))
+    }
+}

@@ -1,0 +1,60 @@
+"""Abuse detection with real tools: nmap from a VM gets an outbound filter within 2 s, the
+filter expires on time, a repeat offence gets a longer one. The lab's ladder starts at 6 s
+(conftest's `abuse.responses.port_scan.base`) so expiry fits in a test."""
+import json, subprocess, time
+
+import pytest
+
+MX = "203.0.113.1"
+
+
+def detector_filters(lab, vm):
+    return [f for f in json.loads(lab.cli("filter", "list", "--json").stdout)
+            if f["vm"] == vm and f["placed_by"] == "detector:port_scan"]
+
+
+def scan_until_filtered(lab, vm, target):
+    scanner = subprocess.Popen(["ip", "netns", "exec", lab.ns(vm), "nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "0",
+                                "--host-timeout", "8s", "-p", "1-400", target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 5:
+            found = detector_filters(lab, vm)
+            if found:
+                return found[0], time.monotonic() - started
+            time.sleep(0.05)
+        raise AssertionError(f"no filter for {vm} within 5 s of the scan")
+    finally:
+        scanner.wait(timeout=30)
+
+
+def duration(f):
+    from datetime import datetime
+    return (datetime.fromisoformat(f["expires_at"].replace("Z", "+00:00"))
+            - datetime.fromisoformat(f["placed_at"].replace("Z", "+00:00"))).total_seconds()
+
+
+@pytest.mark.parametrize("vm", ["priv", "pub"])
+def test_port_scan_gets_a_filter_that_expires_and_grows_on_repeat(lab, vm):
+    first, latency = scan_until_filtered(lab, vm, MX)
+    print(f"{vm}: scan to filter in {latency:.2f} s")
+    assert latency < 2.0
+    assert duration(first) == 6
+    assert first["direction"] == "out" and "port_scan" in first["reason"] and "TCP SYN to 203.0.113.1:" in first["reason"]
+    assert lab.probe(vm, MX, 443) == "timeout"
+    # The kernel lifts it on time.
+    time.sleep(max(0, duration(first) + 0.5 - latency))
+    assert lab.probe(vm, MX, 443) == "open"
+    # A repeat offence: twice as long.
+    second, _ = scan_until_filtered(lab, vm, MX)
+    assert duration(second) == 12
+    lab.cli("filter", "lift", second["id"])
+    assert lab.probe(vm, MX, 443) == "open"
+
+
+def test_ordinary_traffic_is_not_a_scan(lab):
+    # A burst of connections to the same few services, as a package manager or a web client makes.
+    for _ in range(30):
+        for port in (443, 465, 587):
+            lab.probe("pub", MX, port)
+    assert detector_filters(lab, "pub") == []
