@@ -368,6 +368,23 @@ public actor PolicyEngine {
         )
     }
 
+    /// The kernel's per-VM counters, for the abuse detectors: drops by kind and refused
+    /// restricted-port attempts, keyed by VM (interfaces of no registered VM are left out).
+    public func counters() async -> (drops: [VMID: [String: Int]], rejected: [VMID: Int]) {
+        let samples = await kernel.samples()
+        var drops: [VMID: [String: Int]] = [:]
+        var rejected: [VMID: Int] = [:]
+        for drop in samples.drops {
+            guard let vm = directory.vm(interface: drop.interface) else { continue }
+            drops[vm.id, default: [:]][drop.kind, default: 0] += drop.packets
+        }
+        for refusal in samples.rejected {
+            guard let vm = directory.vm(interface: refusal.interface) else { continue }
+            rejected[vm.id, default: 0] += refusal.packets
+        }
+        return (drops, rejected)
+    }
+
     /// Prometheus text exposition.
     public func metrics() async throws -> String {
         let state = state()

@@ -3,16 +3,35 @@
 public struct AbuseSettings: Sendable, Hashable, Decodable {
     /// Port-scan detection; nil when `port_scan.enabled` is false.
     public let scanDetection: ScanDetection?
+    /// Spoofed packets (anti-spoofing drops of the kinds in `spoofKinds`) a VM may send within
+    /// `counterInterval` before it is a spoofing offence. A few stray packets happen (a VM
+    /// booting before its addresses are set); a stream does not.
+    public let spoofedPackets: Int
+    /// Refused attempts at restricted ports within `counterInterval` that make an offence
+    /// (observed by default: a misconfigured MTA retries forever, a spam tool much faster).
+    public let restrictedAttempts: Int
+    /// How often the daemon reads the kernel's counters for these two signals.
+    public let counterInterval: PolicyDuration
     public let ladder: AbuseLadder
 
-    public init(scanDetection: ScanDetection? = ScanDetection(), ladder: AbuseLadder = AbuseLadder()) {
+    public init(scanDetection: ScanDetection? = ScanDetection(), spoofedPackets: Int = 10, restrictedAttempts: Int = 100,
+                counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder()) {
         self.scanDetection = scanDetection
+        self.spoofedPackets = spoofedPackets
+        self.restrictedAttempts = restrictedAttempts
+        self.counterInterval = counterInterval
         self.ladder = ladder
     }
+
+    /// The anti-spoofing drop kinds that count as spoofing (not DHCP/RA/ethertype policy drops).
+    public static let spoofKinds: Set<String> = ["mac_source", "ipv4_source", "ipv6_source", "arp_mac", "arp_ip", "nd_target"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case responses, allowlist
         case portScan = "port_scan"
+        case spoofedPackets = "spoofed_packets"
+        case restrictedAttempts = "restricted_attempts"
+        case counterInterval = "counter_interval"
     }
 
     struct PortScanSection: Decodable {
@@ -102,6 +121,17 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
                 rungs[signal] = section.rung
             }
         }
+        let defaults = AbuseSettings()
+        func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+            guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return fallback }
+            guard value > 0 else {
+                throw ValidationError(field: "abuse.\(key.stringValue)", value: String(value), problem: "must be a positive number")
+            }
+            return value
+        }
+        spoofedPackets = try positive(.spoofedPackets, defaults.spoofedPackets)
+        restrictedAttempts = try positive(.restrictedAttempts, defaults.restrictedAttempts)
+        counterInterval = try c.decodeIfPresent(PolicyDuration.self, forKey: .counterInterval) ?? defaults.counterInterval
         let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
         ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))
     }

@@ -27,6 +27,7 @@ public final class VMDirectory: @unchecked Sendable {
     private var ipv6By64: [UInt64: [Claim]] = [:]
     private var ipv6Prefixes: [(IPv6Network, Claim)] = []
     private var byInterface: [String: VM] = [:]
+    private var byID: [VMID: VM] = [:]
 
     public init(_ vms: [VM] = []) {
         for vm in vms { insertLocked(vm) }
@@ -51,6 +52,7 @@ public final class VMDirectory: @unchecked Sendable {
                 }
             }
             if byInterface[vm.interface.name]?.id == vm.id { byInterface[vm.interface.name] = nil }
+            byID[vm.id] = nil
             ipv4Prefixes.removeAll { $0.1.vm.id == vm.id }
             ipv6Prefixes.removeAll { $0.1.vm.id == vm.id }
         }
@@ -93,8 +95,13 @@ public final class VMDirectory: @unchecked Sendable {
         lock.withLock { byInterface[name] }
     }
 
+    public func vm(_ id: VMID) -> VM? {
+        lock.withLock { byID[id] }
+    }
+
     private func insertLocked(_ vm: VM) {
         byInterface[vm.interface.name] = vm
+        byID[vm.id] = vm
         for address in vm.ipv4 { ipv4Hosts[address, default: []].append(Claim(vm: vm, own: true, prefixLength: 32)) }
         for (v4, v6, own) in sources(of: vm) {
             if let net = v4 {

@@ -1,60 +1,115 @@
+import ControlAPI
 import Foundation
 import Logging
 import Netfilter
 import PortcullisCore
 import ServiceLifecycle
-import ControlAPI
 
-/// Turns the kernel's abuse events into filters: reads the detectors' NFLOG group, finds the
-/// VM by interface, asks the ladder what the offence earns and places the filter through the
-/// policy engine (audited, with the evidence in its reason, lifted by the kernel at expiry).
-///
-/// The kernel sends at most two events a second per VM, and a filtered VM's traffic is dropped
-/// before the detectors see it, so a VM under a filter sends no more events. If the group cannot
-/// be bound, detection is off and the daemon says so; enforcement is not affected.
+/// Turns what the kernel sees into filters. Two sources:
+/// - the port-scan detector's NFLOG events (at most two a second per VM, read with
+///   libnetfilter_log), and
+/// - the kernel's per-VM counters, read every `abuse.counter_interval`: anti-spoofing drops
+///   (spoofing) and refused restricted-port attempts.
+/// Each offence goes to the `AbuseResponder`, which climbs the ladder and places filters
+/// through the policy engine. If the NFLOG group cannot be bound, scan detection is off and the
+/// daemon says so; enforcement is not affected.
 struct AbuseService: Service {
     let engine: PolicyEngine
-    let ladder: AbuseLadder
-    let scan: ScanDetection
+    let settings: AbuseSettings
     let logger: Logger
 
     func run() async throws {
+        let responder = AbuseResponder(engine: engine, ladder: settings.ladder, logger: logger)
+        try await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                if let scan = settings.scanDetection {
+                    group.addTask { await readScanEvents(scan, responder: responder) }
+                }
+                group.addTask { await watchCounters(responder: responder) }
+            }
+        }
+    }
+
+    private func readScanEvents(_ scan: ScanDetection, responder: AbuseResponder) async {
         let reader: NflogReader
         do {
             reader = try NflogReader(group: scan.nflogGroup)
         } catch {
-            logger.error("abuse detection is off: \(error)")
-            try? await gracefulShutdown()
+            logger.error("port-scan detection is off: \(error)")
             return
         }
         reader.start()
-        logger.info("abuse detection listening", metadata: ["nflog_group": "\(scan.nflogGroup)"])
-        var histories: [VMID: [AbuseSignal: OffenceHistory]] = [:]
-        await withGracefulShutdownHandler {
-            for await event in reader.events {
-                await handle(event, histories: &histories)
+        logger.info("port-scan detection listening", metadata: ["nflog_group": "\(scan.nflogGroup)"])
+        await withTaskCancellationHandler {
+            for await event in reader.events where event.prefix == ScanDetection.logPrefix {
+                guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else { continue }
+                await responder.offence(.portScan, vm: vm, at: event.time,
+                                        evidence: "first contacts over the site's budget, e.g. TCP SYN to \(event.destination ?? "?")")
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             reader.stop()
         }
     }
 
-    static let signalsByPrefix: [String: AbuseSignal] = [ScanDetection.logPrefix: .portScan]
-
-    private func handle(_ event: NflogEvent, histories: inout [VMID: [AbuseSignal: OffenceHistory]]) async {
-        guard let signal = Self.signalsByPrefix[event.prefix] else { return }
-        guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else {
-            logger.debug("abuse event from an interface of no registered VM", metadata: ["interface": "\(event.interface ?? "?")"])
-            return
+    /// Compares the counters with the previous reading; the first reading is only a baseline
+    /// (counters from before a restart are not new offences), and a counter that went down was
+    /// reset by a ruleset replace, so all of it is new.
+    private func watchCounters(responder: AbuseResponder) async {
+        var previousSpoof: [VMID: Int]?
+        var previousRejected: [VMID: Int] = [:]
+        while !Task.isCancelled {
+            let (drops, rejected) = await engine.counters()
+            let spoof = drops.mapValues { kinds in kinds.filter { AbuseSettings.spoofKinds.contains($0.key) }.values.reduce(0, +) }
+            if let before = previousSpoof {
+                let now = Date()
+                for (id, count) in spoof {
+                    let new = count >= (before[id] ?? 0) ? count - (before[id] ?? 0) : count
+                    guard new >= settings.spoofedPackets, let vm = engine.directory.vm(id) else { continue }
+                    let kinds = (drops[id] ?? [:]).filter { AbuseSettings.spoofKinds.contains($0.key) && $0.value > 0 }.keys.sorted()
+                    await responder.offence(.spoofing, vm: vm, at: now,
+                                            evidence: "\(new) spoofed packets in \(settings.counterInterval) (\(kinds.joined(separator: ", ")))")
+                }
+                for (id, count) in rejected {
+                    let new = count >= (previousRejected[id] ?? 0) ? count - (previousRejected[id] ?? 0) : count
+                    guard new >= settings.restrictedAttempts, let vm = engine.directory.vm(id) else { continue }
+                    await responder.offence(.restrictedSMTPAttempts, vm: vm, at: now,
+                                            evidence: "\(new) refused attempts at restricted ports in \(settings.counterInterval)")
+                }
+            }
+            previousSpoof = spoof
+            previousRejected = rejected
+            do {
+                try await Task.sleep(for: .seconds(settings.counterInterval.seconds))
+            } catch {
+                return
+            }
         }
+    }
+}
+
+/// Climbs the ladder for each offence and places its filters, one offence at a time. The
+/// histories live here, in memory: a restart forgets repeat offences (documented).
+actor AbuseResponder {
+    let engine: PolicyEngine
+    let ladder: AbuseLadder
+    let logger: Logger
+    private var histories: [VMID: [AbuseSignal: OffenceHistory]] = [:]
+
+    init(engine: PolicyEngine, ladder: AbuseLadder, logger: Logger) {
+        self.engine = engine
+        self.ladder = ladder
+        self.logger = logger
+    }
+
+    func offence(_ signal: AbuseSignal, vm: VM, at time: Date, evidence: String) async {
         let actor = "detector:\(signal.rawValue)"
-        // Events already queued when the filter went in: the offence is being dealt with.
+        // Reports already queued when the filter went in: the offence is being dealt with.
         if await engine.filters().contains(where: { $0.vm == vm.id && $0.placedBy == actor }) { return }
-        let decision = ladder.decide(signal, vm: vm.id, tenant: vm.tenant, history: histories[vm.id]?[signal], now: event.time)
+        let decision = ladder.decide(signal, vm: vm.id, tenant: vm.tenant, history: histories[vm.id]?[signal], now: time)
         histories[vm.id, default: [:]][signal] = decision.history
-        let evidence = "\(signal.rawValue) detected \(event.time.formatted(.iso8601)): first contacts over the site's budget, e.g. TCP SYN to \(event.destination ?? "?"); offence \(decision.offence)"
+        let text = "\(signal.rawValue) detected \(time.formatted(.iso8601)): \(evidence); offence \(decision.offence)"
         guard let duration = decision.duration, decision.response != .observe else {
-            logger.notice("abuse observed", metadata: ["vm": "\(vm.id)", "evidence": "\(evidence)",
+            logger.notice("abuse observed", metadata: ["vm": "\(vm.id)", "evidence": "\(text)",
                                                        "held_back": "\(decision.heldBack ?? "observe only")"])
             return
         }
@@ -62,12 +117,12 @@ struct AbuseService: Service {
         if decision.response == .suspend { directions.append(.inbound) }
         for direction in directions {
             let request = FilterRequest(vm: vm.id, direction: direction, port: nil, remote: nil,
-                                        reason: "\(decision.response.rawValue): \(evidence)", expires: duration)
+                                        reason: "\(decision.response.rawValue): \(text)", expires: duration)
             do {
                 let filter = try await engine.place(request, actor: actor)
                 logger.warning("abuse filter placed", metadata: [
-                    "vm": "\(vm.id)", "filter": "\(filter.id)", "scope": "\(filter.scope)", "until": "\(filter.expiresAt.formatted(.iso8601))",
-                    "evidence": "\(evidence)"])
+                    "vm": "\(vm.id)", "filter": "\(filter.id)", "scope": "\(filter.scope)",
+                    "until": "\(filter.expiresAt.formatted(.iso8601))", "evidence": "\(text)"])
             } catch {
                 logger.error("could not place an abuse filter: \(error)", metadata: ["vm": "\(vm.id)"])
             }

@@ -45,7 +45,7 @@ store: {{ sqlite: {self.run_dir}/state.db }}
 api: {{ socket: {self.socket}, tcp: {{ listen: "127.0.0.1:8787", tokens_file: {tokens} }} }}
 reconcile: {{ interval: 1s }}
 smtp: {self.SMTP}
-abuse: {{ responses: {{ port_scan: {{ base: 6s, max: 1h, decay: 1d }} }} }}
+abuse: {self.ABUSE}
 """)
 
     # --- the daemon -------------------------------------------------------
@@ -89,17 +89,22 @@ abuse: {{ responses: {{ port_scan: {{ base: 6s, max: 1h, decay: 1d }} }} }}
     def drops(self, vm, kind):
         return self.metrics().get(f'portcullis_dropped_packets_total{{vm="{vm}",interface="{INTERFACES[vm]}",kind="{kind}"}}', 0)
 
-    def restart_daemon(self, smtp=None):
-        """Restarts the daemon, with another `smtp:` section when given (None: the lab's)."""
+    def restart_daemon(self, smtp=None, abuse=None):
+        """Restarts the daemon, with other `smtp:`/`abuse:` sections when given (None: the lab's)."""
         self.kill_daemon(signal.SIGTERM)
         text = self.config.read_text()
-        lines = [l for l in text.splitlines() if not l.startswith("smtp:")]
+        lines = [l for l in text.splitlines() if not l.startswith(("smtp:", "abuse:"))]
         lines.append("smtp: " + (smtp or self.SMTP))
+        lines.append("abuse: " + (abuse or self.ABUSE))
         self.config.write_text("\n".join(lines) + "\n")
         self.start_daemon()
 
     # --- SMTP ---------------------------------------------------------------
     SMTP = "{ mode: proxy, listen_port: 10025 }"
+    # Port-scan filters start at 6 s so that expiry fits in a test. Spoofing never suspends in
+    # the lab's ordinary runs (its spoofing tests send spoofed frames on purpose); the
+    # suspension test lowers the threshold.
+    ABUSE = "{ spoofed_packets: 100000, responses: { port_scan: { base: 6s, max: 1h, decay: 1d } } }"
 
     @property
     def mx_store(self):

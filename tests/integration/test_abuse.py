@@ -58,3 +58,30 @@ def test_ordinary_traffic_is_not_a_scan(lab):
         for port in (443, 465, 587):
             lab.probe("pub", MX, port)
     assert detector_filters(lab, "pub") == []
+
+
+@pytest.fixture
+def spoofing_suspends(lab):
+    lab.restart_daemon(abuse="{ spoofed_packets: 3, counter_interval: 1s, responses: { spoofing: { base: 20s, max: 1h, decay: 7d } } }")
+    time.sleep(1.5)  # the first counter reading is the baseline
+    yield
+    for f in json.loads(lab.cli("filter", "list", "--json").stdout):
+        if f["placed_by"] == "detector:spoofing":
+            lab.cli("filter", "lift", f["id"])
+    lab.restart_daemon()
+
+
+def test_spoofing_suspends_the_vm_both_ways(lab, spoofing_suspends):
+    gateway = lab.mac_of("hv", "vmpriv0")
+    assert lab.sent_frames_seen("priv", "ipv4", "net", "eth0", dst_mac=gateway) == 0
+    deadline = time.monotonic() + 5
+    while True:
+        filters = [f for f in json.loads(lab.cli("filter", "list", "--json").stdout)
+                   if f["vm"] == "priv" and f["placed_by"] == "detector:spoofing"]
+        if len(filters) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(f["direction"] for f in filters) == ["in", "out"], filters
+    assert all("suspend" in f["reason"] and "ipv4_source" in f["reason"] for f in filters)
+    assert lab.probe("priv", MX, 443) == "timeout"
+    assert lab.probe("pub", MX, 443) == "open"  # only the spoofing VM
