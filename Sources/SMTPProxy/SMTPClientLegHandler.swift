@@ -18,9 +18,17 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
     private var decoder = SMTPLineDecoder()
     private var buffer = ByteBuffer()
     private var timer: Scheduled<Void>?
+    /// When the session's current timeout ends, and when the scheduled task will look at it.
+    /// Every text line of a message moves the deadline; the task is only rescheduled when it
+    /// would fire too late, so a message is not one timer cancellation per line.
+    private var timeoutDeadline = NIODeadline.distantFuture
+    private var timerFiresAt = NIODeadline.distantFuture
     private var readHeld = false
     private var isProcessing = false
     private var queuedEvents: [SMTPSessionEvent] = []
+    /// While a read's worth of lines is processed, writes wait for one flush at the end: a
+    /// 100 KB message is then a few writes, not one per line.
+    private var flushDeferred = false
 
     public init(configuration: SMTPSession.Configuration, upstream: any SMTPUpstreamLeg, hooks: SMTPRelayHooks) {
         self.session = SMTPSession(configuration: configuration)
@@ -89,6 +97,26 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
         process(.upstreamConnectFailed)
     }
 
+    private func setTimer(deadline: NIODeadline) {
+        timeoutDeadline = deadline
+        if timer != nil, timerFiresAt <= deadline { return }  // it will fire first and look again
+        timer?.cancel()
+        scheduleTimer(at: deadline)
+    }
+
+    private func scheduleTimer(at deadline: NIODeadline) {
+        timerFiresAt = deadline
+        timer = context?.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            if let loop = self.context?.eventLoop, loop.now < self.timeoutDeadline {
+                self.scheduleTimer(at: self.timeoutDeadline)
+            } else {
+                self.process(.timeout)
+            }
+        }
+    }
+
     // MARK: SMTPUpstreamSink
 
     public func upstreamEvent(_ event: SMTPSessionEvent) {
@@ -105,9 +133,13 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
     /// Frames and processes buffered VM lines for as long as the session takes them.
     private func drainClientInput() {
         guard !isProcessing else { return }
+        flushDeferred = true
         while session.acceptsClientInput, let line = decoder.nextLine(from: &buffer) {
             process(.clientInput(line))
         }
+        flushDeferred = false
+        context?.flush()
+        upstream.flush()
         buffer.discardReadBytes()
         if readHeld, session.acceptsClientInput || buffer.readableBytes < Self.pausedBufferLimit {
             readHeld = false
@@ -127,8 +159,10 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
                 if let followUp = perform(action) { queuedEvents.append(followUp) }
             }
         }
-        context?.flush()
-        upstream.flush()
+        if !flushDeferred {
+            context?.flush()
+            upstream.flush()
+        }
     }
 
     /// Carries out one action; returns an event that must be fed back (the rate decision).
@@ -167,13 +201,11 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             context?.flush()
             context?.close(promise: nil)
         case .closeUpstream:
+            upstream.flush()
             upstream.close()
         case .setTimeout(_, let after):
-            timer?.cancel()
-            timer = context?.eventLoop.assumeIsolated().scheduleTask(in: after) { [weak self] in
-                guard let self else { return }
-                self.process(.timeout)
-            }
+            guard let context else { return nil }
+            setTimer(deadline: context.eventLoop.now + after)
         case .cancelTimeout:
             timer?.cancel()
             timer = nil
