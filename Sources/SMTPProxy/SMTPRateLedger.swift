@@ -16,11 +16,17 @@ public struct SMTPRateLedger<Key: Hashable & Sendable>: Sendable {
 
     struct Entry: Sendable {
         var openSessions = 0
-        /// Admission times, oldest first.
-        var connections: [NIODeadline] = []
-        var messages: [NIODeadline] = []
+        /// Admission times, oldest first: expiry drops from the front, in O(1) each.
+        var connections = CircularBuffer<NIODeadline>()
+        var messages = CircularBuffer<NIODeadline>()
 
         var isIdle: Bool { openSessions == 0 && connections.isEmpty && messages.isEmpty }
+
+        /// Drops the times that left their window.
+        mutating func expire(now: NIODeadline) {
+            while let first = connections.first, now - first >= SMTPRateLedger.connectionWindow { connections.removeFirst() }
+            while let first = messages.first, now - first >= SMTPRateLedger.messageWindow { messages.removeFirst() }
+        }
     }
 
     public static var connectionWindow: TimeAmount { .seconds(60) }
@@ -36,29 +42,31 @@ public struct SMTPRateLedger<Key: Hashable & Sendable>: Sendable {
     /// A new connection from `key`: admitted (and counted) if both the concurrent-session and
     /// the per-minute limits allow it. An admitted session must be ended with `closeSession`.
     public mutating func openSession(for key: Key, now: NIODeadline) -> Admission {
-        var entry = current(key, now: now)
-        defer { store(entry, for: key) }
-        if entry.openSessions >= limits.sessions { return .tooManySessions }
-        if entry.connections.count >= limits.connectionsPerMinute { return .tooManyConnections }
-        entry.openSessions += 1
-        entry.connections.append(now)
-        return .admitted
+        let limits = self.limits
+        return update(key, now: now) { entry in
+            if entry.openSessions >= limits.sessions { return .tooManySessions }
+            if entry.connections.count >= limits.connectionsPerMinute { return .tooManyConnections }
+            entry.openSessions += 1
+            entry.connections.append(now)
+            return .admitted
+        }
     }
 
     public mutating func closeSession(for key: Key, now: NIODeadline) {
-        var entry = current(key, now: now)
-        precondition(entry.openSessions > 0, "closeSession without an admitted openSession")
-        entry.openSessions -= 1
-        store(entry, for: key)
+        update(key, now: now) { entry in
+            precondition(entry.openSessions > 0, "closeSession without an admitted openSession")
+            entry.openSessions -= 1
+        }
     }
 
     /// A MAIL FROM from `key`: true (and counted) if the hourly message limit allows it.
     public mutating func admitMessage(for key: Key, now: NIODeadline) -> Bool {
-        var entry = current(key, now: now)
-        defer { store(entry, for: key) }
-        guard entry.messages.count < limits.messagesPerHour else { return false }
-        entry.messages.append(now)
-        return true
+        let limit = limits.messagesPerHour
+        return update(key, now: now) { entry in
+            guard entry.messages.count < limit else { return false }
+            entry.messages.append(now)
+            return true
+        }
     }
 
     public func openSessions(for key: Key) -> Int {
@@ -68,15 +76,13 @@ public struct SMTPRateLedger<Key: Hashable & Sendable>: Sendable {
     /// How many VMs the ledger holds state for; idle VMs are forgotten when next touched.
     public var trackedKeys: Int { entries.count }
 
-    /// The entry for `key` with times that left their window dropped.
-    private func current(_ key: Key, now: NIODeadline) -> Entry {
-        var entry = entries[key] ?? Entry()
-        entry.connections.removeAll { now - $0 >= Self.connectionWindow }
-        entry.messages.removeAll { now - $0 >= Self.messageWindow }
-        return entry
-    }
-
-    private mutating func store(_ entry: Entry, for key: Key) {
-        entries[key] = entry.isIdle ? nil : entry
+    /// Runs `body` on the entry for `key`, in place (no copy of its time lists), after dropping
+    /// the times that left their window; an entry left idle is forgotten.
+    private mutating func update<T>(_ key: Key, now: NIODeadline, _ body: (inout Entry) -> T) -> T {
+        if entries[key] == nil { entries[key] = Entry() }
+        entries[key]!.expire(now: now)
+        let result = body(&entries[key]!)
+        if entries[key]!.isIdle { entries[key] = nil }
+        return result
     }
 }

@@ -24,6 +24,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "portcullis")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
+        raiseOpenFileLimit(logger: logger)
         let store = try SQLiteStore(path: site.storePath)
         let enforcer = Enforcer(logger: logger)
         let engine = try PolicyEngine(policy: site.policy, store: store, kernel: enforcer, bridgeAddress: bridgeAddress)
@@ -122,6 +123,20 @@ func warnIfBridgeNetfilterIsOn(logger: Logger) {
         if let text = try? String(contentsOfFile: path, encoding: .utf8), text.trimmingCharacters(in: .whitespacesAndNewlines) == "1" {
             logger.warning("net.bridge.\(key)=1: bridged VMs' port 25 cannot reach the SMTP relay and is refused; set it to 0 (docs/interception.md)")
         }
+    }
+}
+
+/// Every relayed SMTP session holds two sockets: take the hard limit on open files as the soft
+/// one (systemd's default soft limit of 1024 would cap the relay near 500 sessions).
+func raiseOpenFileLimit(logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+        logger.info("open-file limit raised", metadata: ["limit": "\(limit.rlim_cur)"])
+    }
+    if limit.rlim_cur < 20_100 {
+        logger.warning("open-file limit \(limit.rlim_cur) caps the SMTP relay at about \(limit.rlim_cur / 2) sessions; set LimitNOFILE=65536 in the unit")
     }
 }
 
