@@ -29,6 +29,9 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
     /// While a read's worth of lines is processed, writes wait for one flush at the end: a
     /// 100 KB message is then a few writes, not one per line.
     private var flushDeferred = false
+    /// Bytes for the upstream gathered while a read is processed (consecutive message lines
+    /// become one write), handed over before anything else touches the upstream leg.
+    private var pendingUpstream: ByteBuffer?
 
     public init(configuration: SMTPSession.Configuration, upstream: any SMTPUpstreamLeg, hooks: SMTPRelayHooks) {
         self.session = SMTPSession(configuration: configuration)
@@ -138,6 +141,7 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             process(.clientInput(line))
         }
         flushDeferred = false
+        writePendingUpstream()
         context?.flush()
         upstream.flush()
         buffer.discardReadBytes()
@@ -160,8 +164,16 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             }
         }
         if !flushDeferred {
+            writePendingUpstream()
             context?.flush()
             upstream.flush()
+        }
+    }
+
+    private func writePendingUpstream() {
+        if let bytes = pendingUpstream {
+            pendingUpstream = nil
+            upstream.write(bytes)
         }
     }
 
@@ -172,12 +184,17 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             var bytes = context?.channel.allocator.buffer(capacity: 64) ?? ByteBuffer()
             reply.write(to: &bytes)
             context?.write(Self.wrapOutboundOut(bytes), promise: nil)
-        case .sendToUpstream(let bytes):
-            upstream.write(bytes)
+        case .sendToUpstream(var bytes):
+            if pendingUpstream == nil {
+                pendingUpstream = bytes
+            } else {
+                pendingUpstream!.writeBuffer(&bytes)
+            }
         case .discardClientBuffer:
             buffer.clear()
             decoder.reset()
         case .discardUpstreamBuffer:
+            writePendingUpstream()
             upstream.discardBufferedInput()
         case .startClientTLS:
             // The 220 must leave in plaintext before the TLS handler takes over the channel.
@@ -187,6 +204,7 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             decoder = SMTPLineDecoder()
             hooks.startClientTLS(context.channel)
         case .startUpstreamTLS:
+            writePendingUpstream()
             upstream.startTLS(using: hooks.startUpstreamTLS)
         case .enterDataMode:
             decoder.mode = .data
@@ -196,11 +214,13 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             return .rateDecision(hooks.checkRate(query))
         case .splice:
             buffer.clear()
+            writePendingUpstream()
             upstream.splice()
         case .closeClient:
             context?.flush()
             context?.close(promise: nil)
         case .closeUpstream:
+            writePendingUpstream()
             upstream.flush()
             upstream.close()
         case .setTimeout(_, let after):
