@@ -65,6 +65,7 @@ public final class SQLiteStore: Sendable {
                 CREATE INDEX filter_vm ON filter(vm_id);
                 """)
         }
+        registerOffenceMigration(in: &migrator)
         return migrator
     }
 
@@ -121,6 +122,7 @@ public final class SQLiteStore: Sendable {
                 throw NotFound(kind: "VM", id: id.value)
             }
             try Self.removeTimed(db, of: id, actor: actor, at: now)
+            try db.execute(sql: "DELETE FROM abuse_offence WHERE vm_id = ?", arguments: [id.value])
             try db.execute(sql: "DELETE FROM vm WHERE id = ?", arguments: [id.value])
             try Self.audit(db, now, actor, "vm.remove", "vm/\(id)", before: body, after: nil)
             return try Self.decode(body)

@@ -4,6 +4,7 @@ import Logging
 import Netfilter
 import PortcullisCore
 import ServiceLifecycle
+import Store
 
 /// Turns what the kernel sees into filters. Two sources:
 /// - the port-scan detector's NFLOG events (at most two a second per VM, read with
@@ -15,11 +16,19 @@ import ServiceLifecycle
 /// daemon says so; enforcement is not affected.
 struct AbuseService: Service {
     let engine: PolicyEngine
+    let store: SQLiteStore
     let settings: AbuseSettings
     let logger: Logger
 
     func run() async throws {
-        let responder = AbuseResponder(engine: engine, ladder: settings.ladder, logger: logger)
+        let histories: [VMID: [AbuseSignal: OffenceHistory]]
+        do {
+            histories = try store.offenceHistories()
+        } catch {
+            logger.error("could not read the abuse offence histories; every VM starts as a first offender: \(error)")
+            histories = [:]
+        }
+        let responder = AbuseResponder(engine: engine, store: store, ladder: settings.ladder, histories: histories, logger: logger)
         try await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 if let scan = settings.scanDetection {
@@ -88,16 +97,20 @@ struct AbuseService: Service {
 }
 
 /// Climbs the ladder for each offence and places its filters, one offence at a time. The
-/// histories live here, in memory: a restart forgets repeat offences (documented).
+/// histories are kept in the store as well, so a restart remembers repeat offenders.
 actor AbuseResponder {
     let engine: PolicyEngine
+    let store: SQLiteStore
     let ladder: AbuseLadder
     let logger: Logger
-    private var histories: [VMID: [AbuseSignal: OffenceHistory]] = [:]
+    private var histories: [VMID: [AbuseSignal: OffenceHistory]]
 
-    init(engine: PolicyEngine, ladder: AbuseLadder, logger: Logger) {
+    init(engine: PolicyEngine, store: SQLiteStore, ladder: AbuseLadder, histories: [VMID: [AbuseSignal: OffenceHistory]],
+         logger: Logger) {
         self.engine = engine
+        self.store = store
         self.ladder = ladder
+        self.histories = histories
         self.logger = logger
     }
 
@@ -107,6 +120,11 @@ actor AbuseResponder {
         if await engine.filters().contains(where: { $0.vm == vm.id && $0.placedBy == actor }) { return }
         let decision = ladder.decide(signal, vm: vm.id, tenant: vm.tenant, history: histories[vm.id]?[signal], now: time)
         histories[vm.id, default: [:]][signal] = decision.history
+        do {
+            try store.recordOffence(vm: vm.id, signal: signal, history: decision.history)
+        } catch {
+            logger.error("could not store the offence history: \(error)", metadata: ["vm": "\(vm.id)"])
+        }
         let text = "\(signal.rawValue) detected \(time.formatted(.iso8601)): \(evidence); offence \(decision.offence)"
         guard let duration = decision.duration, decision.response != .observe else {
             logger.notice("abuse observed", metadata: ["vm": "\(vm.id)", "evidence": "\(text)",

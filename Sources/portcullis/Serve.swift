@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: tcpApp))
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
-        services.append(.init(service: AbuseService(engine: engine, settings: site.abuse, logger: logger)))
+        services.append(.init(service: AbuseService(engine: engine, store: store, settings: site.abuse, logger: logger)))
         // Always running, so the log's retention holds after a switch away from proxy mode too.
         // Registered before the relay: services stop in reverse order, so it flushes last.
         let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)

@@ -93,3 +93,29 @@ import Store
         #expect(try SQLiteStore(path: path).vms() == [vm])
     }
 }
+
+@Suite struct OffenceHistoryStoreTests {
+    @Test func historiesSurviveReopenAndGoWithTheirVM() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("offences-\(UUID().uuidString).db").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let vm = try VM(id: "scanner", tenant: "t", contact: nil, interface: "tap9", mac: "02:00:00:00:09:09",
+                        ipv4: ["100.64.9.9"], ipv6: [], allowedSources: [])
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        do {
+            let store = try SQLiteStore(path: path)
+            try store.add(vm, actor: "a", at: at)
+            try store.recordOffence(vm: vm.id, signal: .portScan, history: OffenceHistory(count: 1, lastAt: at))
+            try store.recordOffence(vm: vm.id, signal: .portScan, history: OffenceHistory(count: 2, lastAt: at.addingTimeInterval(60)))
+            try store.recordOffence(vm: vm.id, signal: .spoofing, history: OffenceHistory(count: 1, lastAt: at))
+            // A VM that is gone leaves no history behind.
+            try store.recordOffence(vm: try VMID(parsing: "ghost"), signal: .portScan, history: OffenceHistory(count: 9, lastAt: at))
+        }
+        let store = try SQLiteStore(path: path)
+        let histories = try store.offenceHistories()
+        #expect(histories.count == 1)
+        #expect(histories[vm.id]?[.portScan] == OffenceHistory(count: 2, lastAt: at.addingTimeInterval(60)))
+        #expect(histories[vm.id]?[.spoofing]?.count == 1)
+        try store.removeVM(vm.id, actor: "a", at: at)
+        #expect(try store.offenceHistories().isEmpty)
+    }
+}

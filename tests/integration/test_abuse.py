@@ -45,7 +45,8 @@ def test_port_scan_gets_a_filter_that_expires_and_grows_on_repeat(lab, vm):
     # The kernel lifts it on time.
     time.sleep(max(0, duration(first) + 0.5 - latency))
     assert lab.probe(vm, MX, 443) == "open"
-    # A repeat offence: twice as long.
+    # A repeat offence, even across a restart of the daemon (histories are stored): twice as long.
+    lab.restart_daemon()
     second, _ = scan_until_filtered(lab, vm, MX)
     assert duration(second) == 12
     lab.cli("filter", "lift", second["id"])
