@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "SMTPProxyTests",
             dependencies: [
-                "SMTPProxy",
+                "SMTPProxy", "PortcullisCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "SMTPTLSTests",
             dependencies: [
-                "SMTPTLS", "SMTPProxy",
+                "SMTPTLS", "SMTPProxy", "PortcullisCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -85,15 +85,9 @@ public struct FilterBody: Codable, Sendable {
         guard let direction = Filter.Direction(rawValue: direction) else {
             throw ValidationError(field: "direction", value: direction, problem: "use in or out")
         }
-        var port: PortcullisCore.Port?
-        if let number = self.port {
-            guard let parsed = PortcullisCore.Port(number) else {
-                throw ValidationError(field: "port", value: String(number), problem: "ports are numbers 1-65535")
-            }
-            port = parsed
-        }
         return FilterRequest(
-            vm: try VMID(parsing: vm), direction: direction, port: port,
+            vm: try VMID(parsing: vm), direction: direction,
+            port: try port.map { number throws(ValidationError) in try PortcullisCore.Port(parsing: String(number), field: "port") },
             remote: try remote.map { text throws(ValidationError) in try IPNetwork(parsing: text, field: "remote") },
             reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
     }

@@ -106,23 +106,30 @@ public actor PolicyEngine {
         }
     }
 
-    /// Retires expired exemptions in the store (audited) and returns the VMs they belonged to.
-    private func retireExpiredExemptions() throws -> Set<VMID> {
-        let expired = try store.expireExemptions(at: clock())
-        guard !expired.isEmpty else { return [] }
-        let gone = Set(expired.map(\.id))
-        storedExemptions.removeAll { gone.contains($0.id) }
-        return Set(expired.map(\.vm))
+    /// The one way a change reaches the kernel and the store: kernel first (the store never
+    /// claims a policy the kernel refused), then `write`; if the store refuses, the kernel is
+    /// brought back to the stored state.
+    private func commit<T>(_ next: DesiredState, changed: Set<VMID>, write: () throws -> T) async throws -> T {
+        try await kernel.apply(next, changed: changed)
+        do {
+            return try write()
+        } catch {
+            await rollback(changed)
+            throw error
+        }
     }
 
-    /// Retires expired filters in the store (audited; the kernel lifted them already) and
-    /// returns the VMs they belonged to.
-    private func retireExpiredFilters() throws -> Set<VMID> {
-        let expired = try store.expireFilters(at: clock())
-        guard !expired.isEmpty else { return [] }
-        let gone = Set(expired.map(\.id))
-        storedFilters.removeAll { gone.contains($0.id) }
-        return Set(expired.map(\.vm))
+    /// Retires expired exemptions and filters in the store (audited; the kernel ended them
+    /// already, by their timeouts) and returns the VMs they belonged to.
+    private func retireExpired() throws -> Set<VMID> {
+        let now = clock()
+        let exemptions = try store.expireExemptions(at: now)
+        let filters = try store.expireFilters(at: now)
+        let goneExemptions = Set(exemptions.map(\.id))
+        let goneFilters = Set(filters.map(\.id))
+        storedExemptions.removeAll { goneExemptions.contains($0.id) }
+        storedFilters.removeAll { goneFilters.contains($0.id) }
+        return Set(exemptions.map(\.vm) + filters.map(\.vm))
     }
 
     /// Loads the stored policy into the kernel (daemon start: an atomic replace, no flush).
@@ -131,7 +138,7 @@ public actor PolicyEngine {
     }
 
     private func startNow() async throws {
-        _ = try retireExpiredExemptions().union(retireExpiredFilters())
+        _ = try retireExpired()
         _ = refreshBridges(for: registeredVMs)
         try await kernel.apply(state(), changed: nil)
     }
@@ -144,7 +151,7 @@ public actor PolicyEngine {
 
     private func reconcileNow(deep: Bool) async throws -> String? {
         let knownBridges = bridgeMACs
-        let changed = try retireExpiredExemptions().union(retireExpiredFilters()).union(refreshBridges(for: registeredVMs))
+        let changed = try retireExpired().union(refreshBridges(for: registeredVMs))
         let problem: String?
         do {
             problem = try await kernel.reconcile(state(), changed: needsFullSync ? nil : changed, deep: deep)
@@ -185,15 +192,9 @@ public actor PolicyEngine {
         let knownBridges = bridgeMACs
         let changed = refreshBridges(for: next).union([vm.id])
         do {
-            try await kernel.apply(state(vms: next), changed: changed)
+            try await commit(state(vms: next), changed: changed) { try store.add(vm, actor: actor, at: clock()) }
         } catch {
-            bridgeMACs = knownBridges
-            throw error
-        }
-        do {
-            try store.add(vm, actor: actor, at: clock())
-        } catch {
-            await rollback(changed)
+            bridgeMACs = knownBridges  // the next round reads the bridges again
             throw error
         }
         registeredVMs = next
@@ -212,13 +213,8 @@ public actor PolicyEngine {
         let leaving = next.remove(at: index)
         let remaining = storedExemptions.filter { $0.vm != id }
         let remainingFilters = storedFilters.filter { $0.vm != id }
-        try await kernel.apply(state(vms: next, exemptions: remaining, filters: remainingFilters), changed: [id])
-        let removed: VM
-        do {
-            removed = try store.removeVM(id, actor: actor, at: clock())
-        } catch {
-            await rollback([id])
-            throw error
+        let removed = try await commit(state(vms: next, exemptions: remaining, filters: remainingFilters), changed: [id]) {
+            try store.removeVM(id, actor: actor, at: clock())
         }
         registeredVMs = next
         storedExemptions = remaining
@@ -244,13 +240,7 @@ public actor PolicyEngine {
         let id = "ex-" + UUID().uuidString.prefix(8).lowercased()
         let exemption = try request.grant(to: vm, policy: policy, by: actor, id: id, now: now)
         let next = storedExemptions + [exemption]
-        try await kernel.apply(state(exemptions: next), changed: [vm.id])
-        do {
-            try store.add(exemption, actor: actor, at: now)
-        } catch {
-            await rollback([vm.id])
-            throw error
-        }
+        try await commit(state(exemptions: next), changed: [vm.id]) { try store.add(exemption, actor: actor, at: now) }
         storedExemptions = next
         return exemption
     }
@@ -262,13 +252,8 @@ public actor PolicyEngine {
     private func revokeNow(_ id: String, actor: String) async throws -> Exemption {
         guard let exemption = storedExemptions.first(where: { $0.id == id }) else { throw NotFound(kind: "exemption", id: id) }
         let next = storedExemptions.filter { $0.id != id }
-        try await kernel.apply(state(exemptions: next), changed: [exemption.vm])
-        let revoked: Exemption
-        do {
-            revoked = try store.revokeExemption(id, actor: actor, at: clock())
-        } catch {
-            await rollback([exemption.vm])
-            throw error
+        let revoked = try await commit(state(exemptions: next), changed: [exemption.vm]) {
+            try store.revokeExemption(id, actor: actor, at: clock())
         }
         storedExemptions = next
         return revoked
@@ -292,13 +277,7 @@ public actor PolicyEngine {
         let id = "flt-" + UUID().uuidString.prefix(8).lowercased()
         let filter = try request.place(by: actor, id: id, now: now)
         let next = storedFilters + [filter]
-        try await kernel.apply(state(filters: next), changed: [vm.id])
-        do {
-            try store.add(filter, actor: actor, at: now)
-        } catch {
-            await rollback([vm.id])
-            throw error
-        }
+        try await commit(state(filters: next), changed: [vm.id]) { try store.add(filter, actor: actor, at: now) }
         storedFilters = next
         return filter
     }
@@ -310,13 +289,8 @@ public actor PolicyEngine {
     private func liftNow(_ id: String, actor: String) async throws -> Filter {
         guard let filter = storedFilters.first(where: { $0.id == id }) else { throw NotFound(kind: "filter", id: id) }
         let next = storedFilters.filter { $0.id != id }
-        try await kernel.apply(state(filters: next), changed: [filter.vm])
-        let lifted: Filter
-        do {
-            lifted = try store.liftFilter(id, actor: actor, at: clock())
-        } catch {
-            await rollback([filter.vm])
-            throw error
+        let lifted = try await commit(state(filters: next), changed: [filter.vm]) {
+            try store.liftFilter(id, actor: actor, at: clock())
         }
         storedFilters = next
         return lifted

@@ -50,19 +50,12 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
                 return
             }
             let d = ScanDetection()
-            func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
-                guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return fallback }
-                guard (1...100_000).contains(value) else {
-                    throw ValidationError(field: "abuse.port_scan.\(key.stringValue)", value: String(value), problem: "expected 1-100000")
-                }
-                return value
+            func count(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+                try c.decodeNumberIfPresent(key, in: 1...100_000, section: "abuse.port_scan") ?? fallback
             }
-            let group = try positive(.nflogGroup, Int(d.nflogGroup))
-            guard group <= 65_535 else {
-                throw ValidationError(field: "abuse.port_scan.nflog_group", value: String(group), problem: "expected 1-65535")
-            }
-            detection = ScanDetection(portsPerHost: try positive(.portsPerHost, d.portsPerHost),
-                                      hostsPerPort: try positive(.hostsPerPort, d.hostsPerPort),
+            let group = try c.decodeNumberIfPresent(.nflogGroup, in: 1...65_535, section: "abuse.port_scan") ?? Int(d.nflogGroup)
+            detection = ScanDetection(portsPerHost: try count(.portsPerHost, d.portsPerHost),
+                                      hostsPerPort: try count(.hostsPerPort, d.hostsPerPort),
                                       window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
                                       nflogGroup: UInt16(group))
         }
@@ -122,15 +115,8 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
             }
         }
         let defaults = AbuseSettings()
-        func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
-            guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return fallback }
-            guard value > 0 else {
-                throw ValidationError(field: "abuse.\(key.stringValue)", value: String(value), problem: "must be a positive number")
-            }
-            return value
-        }
-        spoofedPackets = try positive(.spoofedPackets, defaults.spoofedPackets)
-        restrictedAttempts = try positive(.restrictedAttempts, defaults.restrictedAttempts)
+        spoofedPackets = try c.decodePositive(.spoofedPackets, section: "abuse", default: defaults.spoofedPackets)
+        restrictedAttempts = try c.decodePositive(.restrictedAttempts, section: "abuse", default: defaults.restrictedAttempts)
         counterInterval = try c.decodeIfPresent(PolicyDuration.self, forKey: .counterInterval) ?? defaults.counterInterval
         let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
         ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))

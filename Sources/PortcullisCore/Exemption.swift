@@ -50,10 +50,7 @@ public struct ExemptionRequest: Sendable, Codable {
         guard policy.exemptions.allowed else {
             throw ValidationError(field: "exemption", value: vm.id.value, problem: "this site does not grant exemptions (exemptions.allowed is false)")
         }
-        let reasonText = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reasonText.isEmpty, reasonText.count <= 500 else {
-            throw ValidationError(field: "reason", value: reason, problem: "give a reason of 1-500 characters; it is kept in the audit log")
-        }
+        let reasonText = try parseReason(reason)
         guard policy.accessType(of: vm) == .restricted else {
             throw ValidationError(field: "vm", value: vm.id.value, problem: "has a public IPv4 and no port restrictions; nothing to exempt")
         }

@@ -78,10 +78,7 @@ public struct FilterRequest: Sendable, Codable {
     }
 
     public func place(by actor: String, id: String, now: Date) throws(ValidationError) -> Filter {
-        let reasonText = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reasonText.isEmpty, reasonText.count <= 500 else {
-            throw ValidationError(field: "reason", value: reason, problem: "give a reason of 1-500 characters; it is kept in the audit log")
-        }
+        let reasonText = try parseReason(reason)
         guard expires.seconds <= Self.maxDuration.seconds else {
             throw ValidationError(field: "expires", value: expires.description,
                                   problem: "longer than the maximum of \(Self.maxDuration); renew the filter when it ends instead")

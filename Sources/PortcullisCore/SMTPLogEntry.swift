@@ -44,9 +44,8 @@ public struct SMTPLogEntry: Hashable, Sendable, Codable {
         }
     }
 
-    /// How the transaction ended, from the relay's point of view. The raw values are the
-    /// case names of the relay's `SMTPTransactionRecord.Verdict`, so one maps to the other by
-    /// raw value, and stored rows stay readable when either enum grows.
+    /// How the transaction ended, from the relay's point of view (the relay's
+    /// `SMTPTransactionRecord.Verdict` is this enum). The raw values are stored in the log.
     public enum Verdict: String, Hashable, Sendable, Codable, CaseIterable {
         /// The upstream accepted the message text (2xx after the final dot).
         case relayed
@@ -58,7 +57,7 @@ public struct SMTPLogEntry: Hashable, Sendable, Codable {
         case tooManyRecipients
         /// The rate policy refused MAIL FROM.
         case rateLimited
-        /// The message text contained a bare CR or LF (SMTP smuggling defence).
+        /// The message text contained a bare CR, LF or NUL (SMTP smuggling defence).
         case bareLineEnding
         /// A message text line was longer than 1000 octets.
         case lineTooLong

@@ -52,13 +52,11 @@ public struct SMTPSettings: Sendable, Hashable, Decodable {
                                         listenPort: try c.decodeIfPresent(Port.self, forKey: .listenPort) ?? defaults.interception.listenPort)
         tls = try c.decodeIfPresent(SMTPTLSSettings.self, forKey: .tls) ?? defaults.tls
         limits = try c.decodeIfPresent(SMTPLimitSettings.self, forKey: .limits) ?? defaults.limits
-        upstreamMark = try Self.decodeUInt32(c, .upstreamMark, field: "smtp.upstream_mark", allowZero: false)
-        routingTable = try Self.decodeUInt32(c, .routingTable, field: "smtp.routing_table", allowZero: false) ?? defaults.routingTable
-        routingPriority = try Self.decodeUInt32(c, .routingPriority, field: "smtp.routing_priority", allowZero: true) ?? defaults.routingPriority
-        guard routingPriority < 32766 else {
-            throw ValidationError(field: "smtp.routing_priority", value: String(routingPriority),
-                                  problem: "must come before the main table's rule (32766)")
-        }
+        let uint32 = Int(UInt32.max)
+        upstreamMark = try c.decodeNumberIfPresent(.upstreamMark, in: 1...uint32, section: "smtp").map { UInt32($0) }
+        routingTable = try c.decodeNumberIfPresent(.routingTable, in: 1...uint32, section: "smtp").map { UInt32($0) } ?? defaults.routingTable
+        routingPriority = try c.decodeNumberIfPresent(.routingPriority, in: 0...32765, section: "smtp").map { UInt32($0) }
+            ?? defaults.routingPriority
         if let mark = upstreamMark, (0x5043_0000...0x5043_ffff).contains(mark) {
             throw ValidationError(field: "smtp.upstream_mark", value: String(mark),
                                   problem: "is in Portcullis' own mark range 0x50430000-0x5043ffff; pick another")
@@ -70,14 +68,6 @@ public struct SMTPSettings: Sendable, Hashable, Decodable {
         logRetention = try c.decodeIfPresent(PolicyDuration.self, forKey: .logRetention) ?? defaults.logRetention
     }
 
-    private static func decodeUInt32(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, field: String,
-                                     allowZero: Bool) throws -> UInt32? {
-        guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return nil }
-        guard let number = UInt32(exactly: value), allowZero || number != 0 else {
-            throw ValidationError(field: field, value: String(value), problem: "expected a number 1-4294967295")
-        }
-        return number
-    }
 }
 
 /// `smtp.tls`: how the relay treats STARTTLS.
@@ -157,11 +147,7 @@ public struct SMTPLimitSettings: Sendable, Hashable, Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = SMTPLimitSettings()
         func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
-            guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return fallback }
-            guard value > 0 else {
-                throw ValidationError(field: "smtp.limits.\(key.stringValue)", value: String(value), problem: "must be a positive number")
-            }
-            return value
+            try c.decodePositive(key, section: "smtp.limits", default: fallback)
         }
         sessions = try positive(.sessions, d.sessions)
         connectionsPerMinute = try positive(.connectionsPerMinute, d.connectionsPerMinute)

@@ -166,8 +166,6 @@ public enum RulesetCompiler {
         }
     }
 
-    static let filterSetNames = ["filtered_out", "filtered_in"]
-        + ["out", "in"].flatMap { d in ["all", "port", "net4", "net6", "net4_port", "net6_port"].map { "\(d)_\($0)" } }
 
     static func staticSetNames(_ family: NftFamily) -> [String] {
         switch family {
@@ -241,56 +239,63 @@ public enum RulesetCompiler {
 
       """
 
-    /// Filters: `filtered_out`/`filtered_in` index the VMs that have any (so unfiltered traffic
-    /// pays one lookup), the others hold the filters by shape. Every element has the filter's
-    /// timeout: the kernel lifts it on time by itself.
-    static let filterSets = """
-          set filtered_out { type ifname; flags timeout; }
-          set filtered_in { type ifname; flags timeout; }
-          set out_all { type ifname; flags timeout; }
-          set out_port { type ifname . inet_service; flags timeout; }
-          set out_net4 { type ifname . ipv4_addr; flags interval, timeout; }
-          set out_net6 { type ifname . ipv6_addr; flags interval, timeout; }
-          set out_net4_port { type ifname . ipv4_addr . inet_service; flags interval, timeout; }
-          set out_net6_port { type ifname . ipv6_addr . inet_service; flags interval, timeout; }
-          set in_all { type ifname; flags timeout; }
-          set in_port { type ifname . inet_service; flags timeout; }
-          set in_net4 { type ifname . ipv4_addr; flags interval, timeout; }
-          set in_net6 { type ifname . ipv6_addr; flags interval, timeout; }
-          set in_net4_port { type ifname . ipv4_addr . inet_service; flags interval, timeout; }
-          set in_net6_port { type ifname . ipv6_addr . inet_service; flags interval, timeout; }
+    /// One direction of filtering. Going out, the VM's interface is the input and the far side
+    /// the destination; coming in, the interface is the output and the far side the source.
+    struct FilterDirection {
+        let name: String  // "out" / "in": the prefix of its sets
+        let interface: String
+        let far: String
+        let drop: DropKind
 
-      """
+        static let all = [
+            FilterDirection(name: "out", interface: "iifname", far: "daddr", drop: .filteredOut),
+            FilterDirection(name: "in", interface: "oifname", far: "saddr", drop: .filteredIn),
+        ]
+    }
+
+    /// The filter sets by shape (see `filterElement`), and `filtered_<direction>`, the index of
+    /// the VMs that have any, so that unfiltered traffic pays one lookup.
+    static let filterShapes: [(name: String, type: String, interval: Bool)] = [
+        ("all", "ifname", false), ("port", "ifname . inet_service", false),
+        ("net4", "ifname . ipv4_addr", true), ("net6", "ifname . ipv6_addr", true),
+        ("net4_port", "ifname . ipv4_addr . inet_service", true), ("net6_port", "ifname . ipv6_addr . inet_service", true),
+    ]
+
+    static let filterSetNames = FilterDirection.all.flatMap { d in ["filtered_\(d.name)"] + filterShapes.map { "\(d.name)_\($0.name)" } }
+
+    /// Every element has the filter's timeout: the kernel lifts it on time by itself.
+    static let filterSets = FilterDirection.all.map { d in
+        "    set filtered_\(d.name) { type ifname; flags timeout; }\n" + filterShapes.map { shape in
+            "    set \(d.name)_\(shape.name) { type \(shape.type); flags \(shape.interval ? "interval, " : "")timeout; }\n"
+        }.joined()
+    }.joined() + "\n"
 
     /// Outbound filters run right after anti-spoofing (priority -340), before anything that
     /// diverts or relays the VM's traffic; inbound filters first in the forward chain, where
-    /// the VM's interface is the output.
+    /// the VM's interface is the output (`inboundFilterJump`).
     static func filterChains() -> String {
-        """
+        let hook = """
             chain outbound_filter_hook {
                 type filter hook prerouting priority -340; policy accept;
                 iifname @filtered_out goto outbound_filter
             }
 
-            chain outbound_filter {
-                iifname @out_all goto drop_filtered_out
-                meta l4proto { tcp, udp } iifname . th dport @out_port goto drop_filtered_out
-                iifname . ip daddr @out_net4 goto drop_filtered_out
-                iifname . ip6 daddr @out_net6 goto drop_filtered_out
-                meta l4proto { tcp, udp } iifname . ip daddr . th dport @out_net4_port goto drop_filtered_out
-                meta l4proto { tcp, udp } iifname . ip6 daddr . th dport @out_net6_port goto drop_filtered_out
-            }
-
-            chain inbound_filter {
-                oifname @in_all goto drop_filtered_in
-                meta l4proto { tcp, udp } oifname . th dport @in_port goto drop_filtered_in
-                oifname . ip saddr @in_net4 goto drop_filtered_in
-                oifname . ip6 saddr @in_net6 goto drop_filtered_in
-                meta l4proto { tcp, udp } oifname . ip saddr . th dport @in_net4_port goto drop_filtered_in
-                meta l4proto { tcp, udp } oifname . ip6 saddr . th dport @in_net6_port goto drop_filtered_in
-            }
-
         """
+        return hook + FilterDirection.all.map { d in
+            let (i, far, drop) = (d.interface, d.far, "goto drop_\(d.drop)")
+            let chain = d.name == "out" ? "outbound_filter" : "inbound_filter"
+            return """
+                chain \(chain) {
+                    \(i) @\(d.name)_all \(drop)
+                    meta l4proto { tcp, udp } \(i) . th dport @\(d.name)_port \(drop)
+                    \(i) . ip \(far) @\(d.name)_net4 \(drop)
+                    \(i) . ip6 \(far) @\(d.name)_net6 \(drop)
+                    meta l4proto { tcp, udp } \(i) . ip \(far) . th dport @\(d.name)_net4_port \(drop)
+                    meta l4proto { tcp, udp } \(i) . ip6 \(far) . th dport @\(d.name)_net6_port \(drop)
+                }
+
+            """
+        }.joined()
     }
 
     /// Port-scan detection (see `ScanDetection`): a VM's TCP first contacts, counted per host

@@ -36,7 +36,7 @@ extension SMTPRelayedTransaction {
             clientTLS: record.clientTLS.map { SMTPLogEntry.TLS(version: $0.version, cipher: $0.cipher) },
             upstreamTLS: record.upstreamTLS.map { SMTPLogEntry.TLS(version: $0.version, cipher: $0.cipher) },
             upstreamReply: record.upstreamReply.map(Self.logged),
-            verdict: record.verdict.logged,
+            verdict: record.verdict,
             durationMilliseconds: max(0, Int((record.endedAt.timeIntervalSince(record.startedAt) * 1000).rounded()))
         )
     }
@@ -60,22 +60,6 @@ extension SMTPReversePath {
         switch self {
         case .null: ""
         case .mailbox(let mailbox): mailbox.description
-        }
-    }
-}
-
-extension SMTPTransactionRecord.Verdict {
-    /// A switch, not the raw value, so that a new verdict cannot compile without a log verdict.
-    var logged: SMTPLogEntry.Verdict {
-        switch self {
-        case .relayed: .relayed
-        case .rejectedByUpstream: .rejectedByUpstream
-        case .sizeExceeded: .sizeExceeded
-        case .tooManyRecipients: .tooManyRecipients
-        case .rateLimited: .rateLimited
-        case .bareLineEnding: .bareLineEnding
-        case .lineTooLong: .lineTooLong
-        case .aborted: .aborted
         }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisCore
 
 extension SMTPSession {
     /// Verbs relayed although the session does not interpret them. Everything else that is not a

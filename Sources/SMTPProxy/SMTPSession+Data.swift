@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisCore
 
 extension SMTPSession {
     /// One line of message text from the VM.

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PortcullisCore
 
 /// The relay's protocol logic for one VM connection, as a plain value.
 ///

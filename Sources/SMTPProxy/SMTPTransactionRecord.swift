@@ -1,26 +1,11 @@
 import Foundation
+import PortcullisCore
 
 /// What happened to one mail transaction (MAIL FROM to its end), for the audit log and metrics.
 public struct SMTPTransactionRecord: Hashable, Sendable {
-    /// How the transaction ended, from the relay's point of view.
-    public enum Verdict: String, Hashable, Sendable, CaseIterable {
-        /// The upstream accepted the message text (2xx after the final dot).
-        case relayed
-        /// The upstream refused MAIL FROM or the message text.
-        case rejectedByUpstream
-        /// SIZE= over the limit at MAIL FROM, or the text grew past it during DATA.
-        case sizeExceeded
-        /// Ended without a message, and at least one RCPT was refused by the recipient limit.
-        case tooManyRecipients
-        /// The rate policy refused MAIL FROM.
-        case rateLimited
-        /// The message text contained a bare CR or LF (SMTP smuggling defence).
-        case bareLineEnding
-        /// A message text line was longer than 1000 octets.
-        case lineTooLong
-        /// RSET, QUIT, a new EHLO, a timeout or a lost connection ended it before the message completed.
-        case aborted
-    }
+    /// How the transaction ended. One enum for the relay and the log it feeds (defined in
+    /// PortcullisCore, which the store and the CLI can read without NIO).
+    public typealias Verdict = SMTPLogEntry.Verdict
 
     public var ehloName: String?
     public var sender: SMTPReversePath

@@ -269,6 +269,7 @@ enum Fixtures {
         (#"{"limits": {"recipients_per_message": 10}}"#, "smtp.limits.recipients_per_message"),
         (#"{"routing_table": 254}"#, "smtp.routing_table"),
         (#"{"upstream_mark": 0}"#, "smtp.upstream_mark"),
+        (#"{"routing_priority": 32766}"#, "smtp.routing_priority"),
     ])
     func badValuesNameTheirKey(json: String, field: String) {
         #expect { try Self.decode(json) } throws: { ($0 as? ValidationError)?.field == field }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import PortcullisCore
 import Testing
 @testable import SMTPProxy
 

@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisCore
 import Testing
 @testable import SMTPProxy
 

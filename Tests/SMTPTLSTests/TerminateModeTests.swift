@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOSSL
+import PortcullisCore
 import Testing
 @testable import SMTPProxy
 import SMTPTLS
