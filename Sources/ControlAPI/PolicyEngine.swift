@@ -27,6 +27,8 @@ public actor PolicyEngine {
     public nonisolated let directory: VMDirectory
     /// What the SMTP relay did per VM, for `/metrics`.
     public nonisolated let smtpCounters = SMTPCounters()
+    /// What abuse detection and response did, for `/metrics`.
+    public nonisolated let abuseCounters = AbuseCounters()
 
     public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
                 clock: @escaping @Sendable () -> Date = { Date() },
@@ -364,6 +366,7 @@ public actor PolicyEngine {
         let state = state()
         let samples = await kernel.samples()
         return MetricsRenderer.render(state: state, samples: samples) + smtpCounters.prometheusText()
+            + abuseCounters.prometheusText()
     }
 }
 

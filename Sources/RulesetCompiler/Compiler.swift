@@ -341,7 +341,7 @@ public enum RulesetCompiler {
             }
 
             chain scan_event {
-                update @scan_logged { iifname limit rate 2/second } log group \(scan.nflogGroup) prefix "\(ScanDetection.logPrefix) "
+                update @scan_logged { iifname limit rate 2/second } counter log group \(scan.nflogGroup) prefix "\(ScanDetection.logPrefix) "
             }
 
         """

@@ -51,6 +51,8 @@ struct AbuseService: Service {
         logger.info("port-scan detection listening", metadata: ["nflog_group": "\(scan.nflogGroup)"])
         await withTaskCancellationHandler {
             for await event in reader.events where event.prefix == ScanDetection.logPrefix {
+                engine.abuseCounters.scanEventRead()
+                engine.abuseCounters.scanOverflows(total: reader.lost)
                 guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else { continue }
                 await responder.offence(.portScan, vm: vm, at: event.time,
                                         evidence: "first contacts over the site's budget, e.g. TCP SYN to \(event.destination ?? "?")")
@@ -120,6 +122,7 @@ actor AbuseResponder {
         if await engine.filters().contains(where: { $0.vm == vm.id && $0.placedBy == actor }) { return }
         let decision = ladder.decide(signal, vm: vm.id, tenant: vm.tenant, history: histories[vm.id]?[signal], now: time)
         histories[vm.id, default: [:]][signal] = decision.history
+        engine.abuseCounters.offence(signal, response: decision.response)
         do {
             try store.recordOffence(vm: vm.id, signal: signal, history: decision.history)
         } catch {
