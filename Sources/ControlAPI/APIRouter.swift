@@ -116,9 +116,10 @@ public enum JSON {
 
 /// Builds the control API. Routes are thin: parse into typed values, call the engine,
 /// encode the answer; all policy lives in the engine and in PortcullisCore.
-public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil) -> Router<BasicRequestContext> {
+public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil, renderNotice: NoticeRendering? = nil) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     if let tokens { router.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
+    addCaseRoutes(to: router, engine: engine, render: renderNotice)
 
     router.get("/v1/status") { _, _ in try await respond { try await engine.status() } }
     router.get("/v1/vms") { _, _ in try await respond { await engine.vms() } }
@@ -237,6 +238,8 @@ func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async t
         return json(.badRequest, APIErrorBody(error: error.description, field: error.field))
     } catch let error as NotFound {
         return json(.notFound, APIErrorBody(error: error.description, field: nil))
+    } catch let error as StoreConflict {
+        return json(.conflict, APIErrorBody(error: error.description, field: nil))
     } catch {
         return json(.internalServerError, APIErrorBody(error: "\(error)", field: nil))
     }

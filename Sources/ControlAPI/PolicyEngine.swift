@@ -27,6 +27,9 @@ public actor PolicyEngine {
     public nonisolated let directory: VMDirectory
     /// What the SMTP relay did per VM, for `/metrics`.
     public nonisolated let smtpCounters = SMTPCounters()
+    /// Cases and notices are records, not desired state: read and annotated straight in the
+    /// store (actions that change the kernel go through the engine and add to cases there).
+    public nonisolated var caseStore: SQLiteStore { store }
     /// What abuse detection and response did, for `/metrics`.
     public nonisolated let abuseCounters = AbuseCounters()
 
@@ -268,20 +271,43 @@ public actor PolicyEngine {
         return storedFilters.filter { $0.isActive(at: now) }.sorted { $0.id < $1.id }
     }
 
-    /// Places a filter: in the kernel first (a set element with its timeout), then the store.
+    /// Places a filter for an operator: in the kernel first (a set element with its timeout),
+    /// then the store, with an entry in the VM's abuse case.
     public func place(_ request: FilterRequest, actor: String) async throws -> Filter {
-        try await exclusively { try await placeNow(request, actor: actor) }
+        try await exclusively {
+            guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
+            let report = CaseReport(vm: vm.id, tenant: vm.tenant, entries: [])
+            return try await placeNow([request], actor: actor, report: report).filters[0]
+        }
     }
 
-    private func placeNow(_ request: FilterRequest, actor: String) async throws -> Filter {
+    /// Places filters on one VM in one kernel transaction, and appends `report` (with a
+    /// `filter_placed` entry per filter) to the VM's case in the same store transaction.
+    public func place(_ requests: [FilterRequest], actor: String, report: CaseReport) async throws -> (filters: [Filter], case: AbuseCase?) {
+        try await exclusively { try await placeNow(requests, actor: actor, report: report) }
+    }
+
+    private func placeNow(_ requests: [FilterRequest], actor: String, report: CaseReport) async throws -> (filters: [Filter], case: AbuseCase?) {
         let now = clock()
-        guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
-        let id = "flt-" + UUID().uuidString.prefix(8).lowercased()
-        let filter = try request.place(by: actor, id: id, now: now)
-        let next = storedFilters + [filter]
-        try await commit(state(filters: next), changed: [vm.id]) { try store.add(filter, actor: actor, at: now) }
+        guard let vm = registered(report.vm), requests.allSatisfy({ $0.vm == vm.id }) else {
+            throw NotFound(kind: "VM", id: report.vm.value)
+        }
+        var placed: [Filter] = []
+        for request in requests {
+            placed.append(try request.place(by: actor, id: "flt-" + UUID().uuidString.prefix(8).lowercased(), now: now))
+        }
+        var report = report
+        report.entries += placed.map { filter in
+            CaseEvidence(at: now, kind: .filterPlaced, actor: actor,
+                         summary: "\(filter.id): \(filter.scope) until \(filter.expiresAt.formatted(.iso8601))",
+                         details: ["reason: \(filter.reason)"])
+        }
+        let next = storedFilters + placed
+        let recorded = try await commit(state(filters: next), changed: [vm.id]) {
+            try store.add(placed, report: report, actor: actor, at: now)
+        }
         storedFilters = next
-        return filter
+        return (placed, recorded)
     }
 
     public func lift(_ id: String, actor: String) async throws -> Filter {
@@ -359,6 +385,11 @@ public actor PolicyEngine {
             rejected[vm.id, default: 0] += refusal.packets
         }
         return (drops, rejected)
+    }
+
+    /// The scan detector's first contacts of one VM (evidence for its case).
+    public func firstContacts(of vm: VM) async -> [FirstContact] {
+        await kernel.firstContacts(interface: vm.interface.name)
     }
 
     /// Prometheus text exposition.

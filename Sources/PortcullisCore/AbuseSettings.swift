@@ -13,10 +13,14 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     /// How often the daemon reads the kernel's counters for these two signals.
     public let counterInterval: PolicyDuration
     public let ladder: AbuseLadder
+    /// Spam signals from the SMTP relay's transaction records; nil when `smtp.enabled` is false.
+    public let smtp: SMTPAbuseThresholds?
 
     public init(scanDetection: ScanDetection? = ScanDetection(), spoofedPackets: Int = 10, restrictedAttempts: Int = 100,
-                counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder()) {
+                counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder(),
+                smtp: SMTPAbuseThresholds? = SMTPAbuseThresholds()) {
         self.scanDetection = scanDetection
+        self.smtp = smtp
         self.spoofedPackets = spoofedPackets
         self.restrictedAttempts = restrictedAttempts
         self.counterInterval = counterInterval
@@ -27,7 +31,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     public static let spoofKinds: Set<String> = ["mac_source", "ipv4_source", "ipv6_source", "arp_mac", "arp_ip", "nd_target"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case responses, allowlist
+        case responses, allowlist, smtp
         case portScan = "port_scan"
         case spoofedPackets = "spoofed_packets"
         case restrictedAttempts = "restricted_attempts"
@@ -58,6 +62,36 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
                                       hostsPerPort: try count(.hostsPerPort, d.hostsPerPort),
                                       window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
                                       nflogGroup: UInt16(group))
+        }
+    }
+
+    struct SMTPSection: Decodable {
+        let thresholds: SMTPAbuseThresholds?
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, window, recipients, domains, destinations
+            case rejectedRatio = "rejected_ratio"
+            case minimumRejected = "minimum_rejected"
+        }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.smtp")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true else {
+                thresholds = nil
+                return
+            }
+            let d = SMTPAbuseThresholds()
+            let ratio = try c.decodeIfPresent(Double.self, forKey: .rejectedRatio) ?? d.rejectedRatio
+            guard ratio > 0, ratio <= 1 else {
+                throw ValidationError(field: "abuse.smtp.rejected_ratio", value: String(ratio), problem: "expected a share above 0 and at most 1, e.g. 0.3")
+            }
+            func count(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+                try c.decodeNumberIfPresent(key, in: 1...10_000_000, section: "abuse.smtp") ?? fallback
+            }
+            thresholds = SMTPAbuseThresholds(window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
+                                             recipients: try count(.recipients, d.recipients), rejectedRatio: ratio,
+                                             minimumRejected: try count(.minimumRejected, d.minimumRejected),
+                                             domains: try count(.domains, d.domains),
+                                             destinations: try count(.destinations, d.destinations))
         }
     }
 
@@ -118,6 +152,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
         spoofedPackets = try c.decodePositive(.spoofedPackets, section: "abuse", default: defaults.spoofedPackets)
         restrictedAttempts = try c.decodePositive(.restrictedAttempts, section: "abuse", default: defaults.restrictedAttempts)
         counterInterval = try c.decodeIfPresent(PolicyDuration.self, forKey: .counterInterval) ?? defaults.counterInterval
+        smtp = try c.decodeIfPresent(SMTPSection.self, forKey: .smtp).map(\.thresholds) ?? SMTPAbuseThresholds()
         let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
         ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))
     }

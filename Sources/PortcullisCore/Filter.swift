@@ -41,7 +41,9 @@ public struct Filter: Hashable, Sendable, Codable {
     public func isActive(at now: Date) -> Bool { expiresAt > now }
 
     /// "out tcp/udp port 25 to 198.51.100.0/24", for lists and the audit log.
-    public var scope: String {
+    public var scope: String { Self.scope(direction: direction, port: port, remote: remote) }
+
+    static func scope(direction: Direction, port: Port?, remote: IPNetwork?) -> String {
         let ports = port.map { " tcp/udp port \($0)" } ?? " all traffic"
         let far = remote.map { direction == .outbound ? " to \($0)" : " from \($0)" } ?? ""
         return direction.rawValue + ports + far
@@ -76,6 +78,8 @@ public struct FilterRequest: Sendable, Codable {
         self.reason = reason
         self.expires = expires
     }
+
+    public var scope: String { Filter.scope(direction: direction, port: port, remote: remote) }
 
     public func place(by actor: String, id: String, now: Date) throws(ValidationError) -> Filter {
         let reasonText = try parseReason(reason)

@@ -59,12 +59,19 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: tcpApp))
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
-        services.append(.init(service: AbuseService(engine: engine, store: store, settings: site.abuse, logger: logger)))
+        // The relay's records feed the spam detector through a bounded stream: the relay's event
+        // loops never wait for it (under a flood the oldest records are dropped, not the relay).
+        let relaying = site.policy.smtp.mode == .proxy
+        let (mail, mailFeed) = AsyncStream<SMTPLogEntry>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (noticeWake, noticeBell) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        services.append(.init(service: AbuseService(engine: engine, store: store, settings: site.abuse, notices: site.notices,
+                                                    smtpRecords: relaying ? mail : nil, noticeQueued: { noticeBell.yield() },
+                                                    logger: logger)))
         // Always running, so the log's retention holds after a switch away from proxy mode too.
         // Registered before the relay: services stop in reverse order, so it flushes last.
         let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
         services.append(.init(service: log))
-        if site.policy.smtp.mode == .proxy {
+        if relaying {
             // A certificate problem must not take the firewall down: the relay runs without TLS.
             let tls: SMTPRelayTLS?
             do {
@@ -80,7 +87,7 @@ struct Serve: AsyncParsableCommand {
                 record: { transaction in
                     counters.count(vm: transaction.vm.vmID, verdict: transaction.record.verdict.rawValue,
                                    recipients: transaction.record.recipientCount, bytes: transaction.record.sizeBytes)
-                    log.submit(transaction)
+                    if let entry = log.submit(transaction) { mailFeed.yield(entry) }
                 },
                 logger: logger)))
         }
