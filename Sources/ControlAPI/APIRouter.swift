@@ -69,14 +69,17 @@ public struct FilterBody: Codable, Sendable {
     public var port: Int?
     /// The far side's prefix: the source of inbound traffic, the destination of outbound.
     public var remote: String?
+    /// Outbound everything except the site's quarantine allowlist.
+    public var quarantine: Bool?
     public var reason: String
     public var expires: String
 
-    public init(vm: String, direction: String, port: Int?, remote: String?, reason: String, expires: String) {
+    public init(vm: String, direction: String, port: Int?, remote: String?, quarantine: Bool? = nil, reason: String, expires: String) {
         self.vm = vm
         self.direction = direction
         self.port = port
         self.remote = remote
+        self.quarantine = quarantine
         self.reason = reason
         self.expires = expires
     }
@@ -89,7 +92,7 @@ public struct FilterBody: Codable, Sendable {
             vm: try VMID(parsing: vm), direction: direction,
             port: try port.map { number throws(ValidationError) in try PortcullisCore.Port(parsing: String(number), field: "port") },
             remote: try remote.map { text throws(ValidationError) in try IPNetwork(parsing: text, field: "remote") },
-            reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
+            quarantine: quarantine ?? false, reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
     }
 }
 

@@ -15,11 +15,14 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     public let ladder: AbuseLadder
     /// Spam signals from the SMTP relay's transaction records; nil when `smtp.enabled` is false.
     public let smtp: SMTPAbuseThresholds?
+    /// Destinations a quarantined VM may still reach (`quarantine` response).
+    public let quarantineAllow: [QuarantineDestination]
 
     public init(scanDetection: ScanDetection? = ScanDetection(), spoofedPackets: Int = 10, restrictedAttempts: Int = 100,
                 counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder(),
-                smtp: SMTPAbuseThresholds? = SMTPAbuseThresholds()) {
+                smtp: SMTPAbuseThresholds? = SMTPAbuseThresholds(), quarantineAllow: [QuarantineDestination] = []) {
         self.scanDetection = scanDetection
+        self.quarantineAllow = quarantineAllow
         self.smtp = smtp
         self.spoofedPackets = spoofedPackets
         self.restrictedAttempts = restrictedAttempts
@@ -32,6 +35,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case responses, allowlist, smtp
+        case quarantineAllow = "quarantine_allow"
         case portScan = "port_scan"
         case spoofedPackets = "spoofed_packets"
         case restrictedAttempts = "restricted_attempts"
@@ -152,6 +156,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
         spoofedPackets = try c.decodePositive(.spoofedPackets, section: "abuse", default: defaults.spoofedPackets)
         restrictedAttempts = try c.decodePositive(.restrictedAttempts, section: "abuse", default: defaults.restrictedAttempts)
         counterInterval = try c.decodeIfPresent(PolicyDuration.self, forKey: .counterInterval) ?? defaults.counterInterval
+        quarantineAllow = try c.decodeIfPresent([QuarantineDestination].self, forKey: .quarantineAllow) ?? []
         smtp = try c.decodeIfPresent(SMTPSection.self, forKey: .smtp).map(\.thresholds) ?? SMTPAbuseThresholds()
         let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
         ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))

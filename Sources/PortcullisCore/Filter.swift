@@ -20,18 +20,23 @@ public struct Filter: Hashable, Sendable, Codable {
     /// The far side's prefix (the destination of outbound traffic, the source of inbound);
     /// nil: anywhere.
     public let remote: IPNetwork?
+    /// Outbound only, without port or prefix: everything is blocked except the site's
+    /// `abuse.quarantine_allow` destinations (resolvers, the support portal), so the tenant
+    /// can still clean the VM up and reach the provider.
+    public let quarantine: Bool
     public let reason: String
     public let placedBy: String
     public let placedAt: Date
     public let expiresAt: Date
 
-    public init(id: String, vm: VMID, direction: Direction, port: Port?, remote: IPNetwork?, reason: String,
-                placedBy: String, placedAt: Date, expiresAt: Date) {
+    public init(id: String, vm: VMID, direction: Direction, port: Port?, remote: IPNetwork?, quarantine: Bool = false,
+                reason: String, placedBy: String, placedAt: Date, expiresAt: Date) {
         self.id = id
         self.vm = vm
         self.direction = direction
         self.port = port
         self.remote = remote
+        self.quarantine = quarantine
         self.reason = reason
         self.placedBy = placedBy
         self.placedAt = placedAt
@@ -41,19 +46,35 @@ public struct Filter: Hashable, Sendable, Codable {
     public func isActive(at now: Date) -> Bool { expiresAt > now }
 
     /// "out tcp/udp port 25 to 198.51.100.0/24", for lists and the audit log.
-    public var scope: String { Self.scope(direction: direction, port: port, remote: remote) }
+    public var scope: String { Self.scope(direction: direction, port: port, remote: remote, quarantine: quarantine) }
 
-    static func scope(direction: Direction, port: Port?, remote: IPNetwork?) -> String {
+    static func scope(direction: Direction, port: Port?, remote: IPNetwork?, quarantine: Bool) -> String {
+        if quarantine { return "out all traffic except the quarantine allowlist (quarantine)" }
         let ports = port.map { " tcp/udp port \($0)" } ?? " all traffic"
         let far = remote.map { direction == .outbound ? " to \($0)" : " from \($0)" } ?? ""
         return direction.rawValue + ports + far
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, vm, direction, port, remote, reason
+        case id, vm, direction, port, remote, reason, quarantine
         case placedBy = "placed_by"
         case placedAt = "placed_at"
         case expiresAt = "expires_at"
+    }
+
+    /// Filters stored before quarantine existed have no `quarantine` key.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        vm = try c.decode(VMID.self, forKey: .vm)
+        direction = try c.decode(Direction.self, forKey: .direction)
+        port = try c.decodeIfPresent(Port.self, forKey: .port)
+        remote = try c.decodeIfPresent(IPNetwork.self, forKey: .remote)
+        quarantine = try c.decodeIfPresent(Bool.self, forKey: .quarantine) ?? false
+        reason = try c.decode(String.self, forKey: .reason)
+        placedBy = try c.decode(String.self, forKey: .placedBy)
+        placedAt = try c.decode(Date.self, forKey: .placedAt)
+        expiresAt = try c.decode(Date.self, forKey: .expiresAt)
     }
 }
 
@@ -63,6 +84,7 @@ public struct FilterRequest: Sendable, Codable {
     public let direction: Filter.Direction
     public let port: Port?
     public let remote: IPNetwork?
+    public let quarantine: Bool
     public let reason: String
     public let expires: PolicyDuration
 
@@ -70,16 +92,18 @@ public struct FilterRequest: Sendable, Codable {
     /// them, so that no VM stays cut off because somebody forgot it.
     public static let maxDuration = PolicyDuration(seconds: 90 * 86_400)
 
-    public init(vm: VMID, direction: Filter.Direction, port: Port?, remote: IPNetwork?, reason: String, expires: PolicyDuration) {
+    public init(vm: VMID, direction: Filter.Direction, port: Port?, remote: IPNetwork?, quarantine: Bool = false,
+                reason: String, expires: PolicyDuration) {
         self.vm = vm
         self.direction = direction
         self.port = port
         self.remote = remote
+        self.quarantine = quarantine
         self.reason = reason
         self.expires = expires
     }
 
-    public var scope: String { Filter.scope(direction: direction, port: port, remote: remote) }
+    public var scope: String { Filter.scope(direction: direction, port: port, remote: remote, quarantine: quarantine) }
 
     public func place(by actor: String, id: String, now: Date) throws(ValidationError) -> Filter {
         let reasonText = try parseReason(reason)
@@ -87,7 +111,11 @@ public struct FilterRequest: Sendable, Codable {
             throw ValidationError(field: "expires", value: expires.description,
                                   problem: "longer than the maximum of \(Self.maxDuration); renew the filter when it ends instead")
         }
-        return Filter(id: id, vm: vm, direction: direction, port: port, remote: remote, reason: reasonText,
+        if quarantine, direction != .outbound || port != nil || remote != nil {
+            throw ValidationError(field: "quarantine", value: "true",
+                                  problem: "a quarantine is outbound and covers every destination; leave out the port and prefix")
+        }
+        return Filter(id: id, vm: vm, direction: direction, port: port, remote: remote, quarantine: quarantine, reason: reasonText,
                       placedBy: actor, placedAt: now, expiresAt: now.addingTimeInterval(expires.timeInterval))
     }
 }

@@ -79,7 +79,8 @@ public struct SiteConfig: Sendable, Decodable {
             restrictedTCPPorts: PortSet(ports),
             exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy(),
             smtp: smtp.interception,
-            scanDetection: abuse.scanDetection
+            scanDetection: abuse.scanDetection,
+            quarantineAllow: abuse.quarantineAllow
         )
         storePath = try c.decodeIfPresent(StoreSection.self, forKey: .store)?.sqlite ?? "/var/lib/portcullis/state.db"
         let api = try c.decodeIfPresent(APISection.self, forKey: .api)

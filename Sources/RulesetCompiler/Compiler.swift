@@ -156,6 +156,7 @@ public enum RulesetCompiler {
     /// far-side prefix, so that every set is a plain lookup.
     static func filterElement(_ filter: Filter, port interface: String) -> (set: String, key: String) {
         let direction = filter.direction == .outbound ? "out" : "in"
+        if filter.quarantine { return ("out_quarantine", interface) }
         switch (filter.remote, filter.port) {
         case (nil, nil): return ("\(direction)_all", interface)
         case (nil, let port?): return ("\(direction)_port", "\(interface) . \(port)")
@@ -262,13 +263,33 @@ public enum RulesetCompiler {
     ]
 
     static let filterSetNames = FilterDirection.all.flatMap { d in ["filtered_\(d.name)"] + filterShapes.map { "\(d.name)_\($0.name)" } }
+        + ["out_quarantine"]
 
     /// Every element has the filter's timeout: the kernel lifts it on time by itself.
-    static let filterSets = FilterDirection.all.map { d in
-        "    set filtered_\(d.name) { type ifname; flags timeout; }\n" + filterShapes.map { shape in
-            "    set \(d.name)_\(shape.name) { type \(shape.type); flags \(shape.interval ? "interval, " : "")timeout; }\n"
-        }.joined()
-    }.joined() + "\n"
+    static func filterSets(_ policy: SitePolicy) -> String {
+        FilterDirection.all.map { d in
+            "    set filtered_\(d.name) { type ifname; flags timeout; }\n" + filterShapes.map { shape in
+                "    set \(d.name)_\(shape.name) { type \(shape.type); flags \(shape.interval ? "interval, " : "")timeout; }\n"
+            }.joined()
+        }.joined() + "    set out_quarantine { type ifname; flags timeout; }\n" + quarantineAllowSets(policy) + "\n"
+    }
+
+    /// What quarantined VMs may still reach, from the site policy (a change is a new skeleton).
+    static func quarantineAllowSets(_ policy: SitePolicy) -> String {
+        var v4: [String] = []
+        var v6: [String] = []
+        for destination in policy.quarantineAllow {
+            switch destination.network {
+            case .v4(let net): v4.append("\(net) . \(destination.transport.rawValue) . \(destination.port)")
+            case .v6(let net): v6.append("\(net) . \(destination.transport.rawValue) . \(destination.port)")
+            }
+        }
+        func set(_ name: String, _ type: String, _ elements: [String]) -> String {
+            "    set \(name) { type \(type) . inet_proto . inet_service; flags interval; "
+                + (elements.isEmpty ? "" : "elements = { \(elements.joined(separator: ", ")) }; ") + "}\n"
+        }
+        return set("quarantine_allow4", "ipv4_addr", v4) + set("quarantine_allow6", "ipv6_addr", v6)
+    }
 
     /// Outbound filters run right after anti-spoofing (priority -340), before anything that
     /// diverts or relays the VM's traffic; inbound filters first in the forward chain, where
@@ -281,11 +302,22 @@ public enum RulesetCompiler {
             }
 
         """
-        return hook + FilterDirection.all.map { d in
+        // A quarantined VM's packets go on to the other filters only if they are for an
+        // allowed destination; anything else over IP is dropped (a packet without ports, such as
+        // ICMP, matches no allowed element). ARP is left to anti-spoofing.
+        let quarantine = """
+            chain quarantine {
+                ip daddr . meta l4proto . th dport @quarantine_allow4 return
+                ip6 daddr . meta l4proto . th dport @quarantine_allow6 return
+                meta protocol { ip, ip6 } goto drop_\(DropKind.quarantined)
+            }
+
+        """
+        return hook + quarantine + FilterDirection.all.map { d in
             let (i, far, drop) = (d.interface, d.far, "goto drop_\(d.drop)")
             let chain = d.name == "out" ? "outbound_filter" : "inbound_filter"
-            return """
-                chain \(chain) {
+            let first = d.name == "out" ? "        iifname @out_quarantine jump quarantine\n" : ""
+            return "    chain \(chain) {\n" + first + """
                     \(i) @\(d.name)_all \(drop)
                     meta l4proto { tcp, udp } \(i) . th dport @\(d.name)_port \(drop)
                     \(i) . ip \(far) @\(d.name)_net4 \(drop)
@@ -592,7 +624,7 @@ public enum RulesetCompiler {
         """
         table bridge portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(scanSets(policy))\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets(policy))\(scanSets(policy))\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
             map smtp_vm_mac { type ether_addr : ether_addr; }
 
             chain prerouting {
@@ -621,7 +653,7 @@ public enum RulesetCompiler {
         """
         table inet portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(scanSets(policy))\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets(policy))\(scanSets(policy))\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
         \(divertsToRefuse(policy) ? "        meta mark \(divertMark) reject with tcp reset\n" : "")        iifname @vm_misplaced \(drop(.wrongAttachment))

@@ -55,6 +55,8 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
     case filteredOut = 14
     /// Traffic to the VM matching an inbound filter; counted by the outgoing interface.
     case filteredIn = 15
+    /// Traffic from a quarantined VM to a destination outside `abuse.quarantine_allow`.
+    case quarantined = 16
 
     public var description: String {
         switch self {
@@ -73,6 +75,7 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
         case .smtpUndiverted: "smtp_undiverted"
         case .filteredOut: "filtered_out"
         case .filteredIn: "filtered_in"
+        case .quarantined: "quarantined"
         }
     }
 }

@@ -180,8 +180,10 @@ actor AbuseResponder {
             return []
         case .blockPort where signal.isAboutMail:
             return AbuseSignal.mailPorts.map { filter(.outbound, $0) }
-        case .blockPort, .quarantine:
+        case .blockPort:
             return [filter(.outbound)]
+        case .quarantine:
+            return [FilterRequest(vm: vm, direction: .outbound, port: nil, remote: nil, quarantine: true, reason: reason, expires: duration)]
         case .suspend:
             return [filter(.outbound), filter(.inbound)]
         }
