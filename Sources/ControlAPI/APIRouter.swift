@@ -71,10 +71,14 @@ public struct FilterBody: Codable, Sendable {
     public var remote: String?
     /// Outbound everything except the site's quarantine allowlist.
     public var quarantine: Bool?
+    /// Send the tenant (and the webhook) a notice about the filter.
+    public var notify: Bool?
     public var reason: String
     public var expires: String
 
-    public init(vm: String, direction: String, port: Int?, remote: String?, quarantine: Bool? = nil, reason: String, expires: String) {
+    public init(vm: String, direction: String, port: Int?, remote: String?, quarantine: Bool? = nil, notify: Bool? = nil, reason: String,
+                expires: String) {
+        self.notify = notify
         self.vm = vm
         self.direction = direction
         self.port = port
@@ -152,7 +156,7 @@ public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil, renderNo
     router.post("/v1/filters") { request, context in
         try await respond(status: .created) {
             let body = try await decode(FilterBody.self, from: request, context: context)
-            return try await engine.place(try body.parse(), actor: actor(request))
+            return try await engine.place(try body.parse(), actor: actor(request), notify: body.notify ?? false)
         }
     }
     router.delete("/v1/filters/:id") { request, context in

@@ -33,10 +33,14 @@ public actor PolicyEngine {
     /// What abuse detection and response did, for `/metrics`.
     public nonisolated let abuseCounters = AbuseCounters()
 
-    public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
+    /// Where notices go when an operator asks for one with a filter.
+    public let notices: NoticeSettings
+
+    public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing, notices: NoticeSettings = NoticeSettings(),
                 clock: @escaping @Sendable () -> Date = { Date() },
                 bridgeAddress: @escaping @Sendable (InterfaceName) -> MACAddress? = { _ in nil }) throws {
         self.policy = policy
+        self.notices = notices
         self.store = store
         self.kernel = kernel
         self.clock = clock
@@ -272,11 +276,20 @@ public actor PolicyEngine {
     }
 
     /// Places a filter for an operator: in the kernel first (a set element with its timeout),
-    /// then the store, with an entry in the VM's abuse case.
-    public func place(_ request: FilterRequest, actor: String) async throws -> Filter {
+    /// then the store, with an entry in the VM's abuse case; with `notify`, the tenant (and the
+    /// webhook) are sent a notice about it.
+    public func place(_ request: FilterRequest, actor: String, notify: Bool = false) async throws -> Filter {
         try await exclusively {
             guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
-            let report = CaseReport(vm: vm.id, tenant: vm.tenant, entries: [])
+            var report = CaseReport(vm: vm.id, tenant: vm.tenant, entries: [])
+            if notify {
+                let now = clock()
+                let until = now.addingTimeInterval(request.expires.timeInterval)
+                let content = NoticeContent(vm: vm.id, tenant: vm.tenant, signal: "operator", response: "filter", detectedAt: now,
+                                            until: until, summary: request.reason, evidence: [],
+                                            actions: ["\(request.scope) until \(until.formatted(.iso8601))"])
+                report.notices = notices.drafts(for: vm, content: content)
+            }
             return try await placeNow([request], actor: actor, report: report).filters[0]
         }
     }

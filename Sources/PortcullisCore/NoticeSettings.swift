@@ -65,10 +65,14 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
         self.giveUpAfter = giveUpAfter
     }
 
+    /// The notices a detector's response on `vm` sends (none for responses not in `notify`).
+    public func drafts(for vm: VM, response: AbuseResponse, content: NoticeContent) -> [NoticeDraft] {
+        notify.contains(response) ? drafts(for: vm, content: content) : []
+    }
+
     /// The notices an action on `vm` sends: an e-mail to its contact (when it has one and
     /// e-mail is configured) and the webhook (when configured).
-    public func drafts(for vm: VM, response: AbuseResponse, content: NoticeContent) -> [NoticeDraft] {
-        guard notify.contains(response) else { return [] }
+    public func drafts(for vm: VM, content: NoticeContent) -> [NoticeDraft] {
         var drafts: [NoticeDraft] = []
         if email != nil, let contact = vm.contact {
             drafts.append(NoticeDraft(channel: .email, recipient: contact.value, content: content))

@@ -22,8 +22,6 @@ struct AbuseService: Service {
     let notices: NoticeSettings
     /// The relay's finished transactions (nil: the relay is not running).
     let smtpRecords: AsyncStream<SMTPLogEntry>?
-    /// Tells the notice outbox that something was queued.
-    let noticeQueued: @Sendable () -> Void
     let logger: Logger
 
     func run() async throws {
@@ -35,7 +33,7 @@ struct AbuseService: Service {
             histories = [:]
         }
         let responder = AbuseResponder(engine: engine, store: store, ladder: settings.ladder, notices: notices,
-                                       histories: histories, noticeQueued: noticeQueued, logger: logger)
+                                       histories: histories, logger: logger)
         try await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 if let scan = settings.scanDetection {
@@ -75,7 +73,7 @@ struct AbuseService: Service {
                 details += contacts.suffix(20).map { "\($0.lastSeen.formatted(.iso8601)) TCP SYN to \($0.address) port \($0.port)" }
                 if contacts.count > 20 { details.append("(\(contacts.count - 20) earlier first contacts not listed)") }
                 await responder.offence(.portScan, vm: vm, at: event.time,
-                                        summary: "port scan: TCP first contacts over the site's budget, e.g. to \(event.destination ?? "?")",
+                                        summary: "port scan: first contacts over the site's budget, e.g. TCP SYN to \(event.destination ?? "?")",
                                         details: details)
             }
         } onCancel: {
@@ -145,18 +143,16 @@ actor AbuseResponder {
     let store: SQLiteStore
     let ladder: AbuseLadder
     let notices: NoticeSettings
-    let noticeQueued: @Sendable () -> Void
     let logger: Logger
     private var histories: [VMID: [AbuseSignal: OffenceHistory]]
 
     init(engine: PolicyEngine, store: SQLiteStore, ladder: AbuseLadder, notices: NoticeSettings,
-         histories: [VMID: [AbuseSignal: OffenceHistory]], noticeQueued: @escaping @Sendable () -> Void, logger: Logger) {
+         histories: [VMID: [AbuseSignal: OffenceHistory]], logger: Logger) {
         self.engine = engine
         self.store = store
         self.ladder = ladder
         self.notices = notices
         self.histories = histories
-        self.noticeQueued = noticeQueued
         self.logger = logger
     }
 
@@ -225,7 +221,6 @@ actor AbuseResponder {
                     "scope": "\(filters.map(\.scope).joined(separator: "; "))", "until": "\(until?.formatted(.iso8601) ?? "")",
                     "evidence": "\(detected)"])
             }
-            if !report.notices.isEmpty { noticeQueued() }
         } catch {
             logger.error("could not act on an abuse offence: \(error)", metadata: ["vm": "\(vm.id)", "signal": "\(signal.rawValue)"])
         }

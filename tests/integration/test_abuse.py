@@ -1,7 +1,7 @@
 """Abuse detection with real tools: nmap from a VM gets an outbound filter within 2 s, the
 filter expires on time, a repeat offence gets a longer one. The lab's ladder starts at 6 s
 (conftest's `abuse.responses.port_scan.base`) so expiry fits in a test."""
-import json, subprocess, time
+import hashlib, hmac, json, subprocess, time
 
 import pytest
 
@@ -40,7 +40,13 @@ def test_port_scan_gets_a_filter_that_expires_and_grows_on_repeat(lab, vm):
     print(f"{vm}: scan to filter in {latency:.2f} s")
     assert latency < 2.0
     assert duration(first) == 6
-    assert first["direction"] == "out" and "port_scan" in first["reason"] and "TCP SYN to 203.0.113.1:" in first["reason"]
+    assert first["direction"] == "out" and "port scan" in first["reason"] and "TCP SYN to 203.0.113.1:" in first["reason"]
+    # A case with the kernel's first contacts as evidence, and the tenant told by e-mail.
+    case = open_case(lab, vm)
+    shown = lab.cli("case", "show", case["id"]).stdout
+    assert "port_scan" in case["signals"] and "first contacts to 1 host(s)" in shown and "TCP SYN to 203.0.113.1 port" in shown, shown
+    mail = wait_for_notice_mail(lab, case["id"])
+    assert mail["rcpts"] == ["<noc@acme.example>"] and vm.encode() in mail["data"]
     assert lab.probe(vm, MX, 443) == "timeout"
     # The kernel lifts it on time.
     time.sleep(max(0, duration(first) + 0.5 - latency))
@@ -83,6 +89,51 @@ def test_spoofing_suspends_the_vm_both_ways(lab, spoofing_suspends):
             break
         time.sleep(0.2)
     assert sorted(f["direction"] for f in filters) == ["in", "out"], filters
-    assert all("suspend" in f["reason"] and "ipv4_source" in f["reason"] for f in filters)
+    assert all("suspend" in f["reason"] and "spoofing" in f["reason"] for f in filters)
     assert lab.probe("priv", MX, 443) == "timeout"
     assert lab.probe("pub", MX, 443) == "open"  # only the spoofing VM
+    # The case holds the counters; the owner gets an e-mail naming the VM and the evidence, and
+    # the abuse desk's webhook gets the same notice, signed.
+    case = open_case(lab, "priv")
+    shown = lab.cli("case", "show", case["id"]).stdout
+    assert "spoofing" in case["signals"] and "ipv4_source" in shown, shown
+    mail = wait_for_notice_mail(lab, case["id"])
+    text = mail["data"].decode()
+    assert mail["rcpts"] == ["<noc@acme.example>"] and mail["tls"], mail
+    assert "priv" in text and "ipv4_source" in text and "suspend" in text, text
+    call = wait_for_webhook(lab, case["id"])
+    timestamp = call["headers"]["X-Portcullis-Timestamp"]
+    expected = hmac.new(lab.WEBHOOK_SECRET.encode(), f"{timestamp}.{call['body']}".encode(), hashlib.sha256).hexdigest()
+    assert call["headers"]["X-Portcullis-Signature"] == f"sha256={expected}"
+    body = json.loads(call["body"])
+    assert body["vm"] == "priv" and body["signal"] == "spoofing" and body["response"] == "suspend"
+    notices = json.loads(lab.cli("notice", "list", "--case", case["id"], "--json").stdout)
+    assert sorted(n["channel"] for n in notices) == ["email", "webhook"]
+    assert all(n["status"] == "delivered" for n in notices), notices
+
+
+def open_case(lab, vm):
+    cases = json.loads(lab.cli("case", "list", "--vm", vm, "--status", "open", "--json").stdout)
+    assert cases, f"no open case for {vm}"
+    return cases[0]
+
+
+def wait_for_notice_mail(lab, case_id, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for mail in lab.notice_mails():
+            if case_id.encode() in mail["data"]:
+                return mail
+        time.sleep(0.2)
+    raise AssertionError(f"no notice e-mail for {case_id} reached the lab smarthost; notices: "
+                         + lab.cli("notice", "list", "--case", case_id).stdout)
+
+
+def wait_for_webhook(lab, case_id, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for call in lab.webhook_calls():
+            if case_id in call["body"]:
+                return call
+        time.sleep(0.2)
+    raise AssertionError(f"no webhook call for {case_id}")
