@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy", "SMTPTLS",
+                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy", "SMTPTLS", "Notices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

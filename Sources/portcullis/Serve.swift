@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Netfilter
+import Notices
 import PortcullisCore
 import RulesetCompiler
 import SMTPProxy
