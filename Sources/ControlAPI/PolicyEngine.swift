@@ -400,6 +400,20 @@ public actor PolicyEngine {
         return (drops, rejected)
     }
 
+    static func setFillText(_ fill: [SetFill]) -> String {
+        guard !fill.isEmpty else { return "" }
+        var out = "# HELP portcullis_set_elements Elements in the abuse detector's dynamic sets (a full set stops adding).\n"
+        out += "# TYPE portcullis_set_elements gauge\n"
+        for item in fill {
+            out += "portcullis_set_elements{family=\"\(item.family)\",set=\"\(item.set)\"} \(item.elements)\n"
+        }
+        out += "# HELP portcullis_set_size The size each of those sets was created with.\n# TYPE portcullis_set_size gauge\n"
+        for item in fill {
+            out += "portcullis_set_size{family=\"\(item.family)\",set=\"\(item.set)\"} \(item.size)\n"
+        }
+        return out
+    }
+
     /// The scan detector's first contacts of one VM (evidence for its case).
     public func firstContacts(of vm: VM) async -> [FirstContact] {
         await kernel.firstContacts(interface: vm.interface.name)
@@ -410,7 +424,7 @@ public actor PolicyEngine {
         let state = state()
         let samples = await kernel.samples()
         return MetricsRenderer.render(state: state, samples: samples) + smtpCounters.prometheusText()
-            + abuseCounters.prometheusText()
+            + abuseCounters.prometheusText() + Self.setFillText(await kernel.dynamicSetFill())
     }
 }
 

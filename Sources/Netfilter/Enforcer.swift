@@ -243,6 +243,22 @@ extension Enforcer: KernelEnforcing {
 
     public func listing() async -> String? { currentListing() }
 
+    /// Counts the scan detector's set elements (a listing of at most 65,536 elements per set:
+    /// done when metrics are scraped, not per packet or per offence).
+    public func dynamicSetFill() async -> [SetFill] {
+        var fill: [SetFill] = []
+        for family in [NftFamily.bridge, .inet] {
+            for set in ScanDetection.setNames {
+                guard let text = try? nft.run("list set \(family.rawValue) \(tableName) \(set)", json: true) else { continue }
+                var snapshot = KernelSnapshot()
+                snapshot.absorb(json: text)
+                fill.append(SetFill(family: family.rawValue, set: set, elements: snapshot.elementCounts[SetRef(family, set)] ?? 0,
+                                    size: ScanDetection.setSize))
+            }
+        }
+        return fill
+    }
+
     /// Reads the scan detector's first-contact sets (bridge and inet, both address families)
     /// for one interface. The sets hold at most 65,536 elements each, so this is a bounded
     /// read, done once per scan offence, never per packet.

@@ -19,10 +19,28 @@ public protocol KernelEnforcing: Sendable {
     /// The port-scan detector's memory of one interface: each host and port it opened a TCP
     /// connection to within the window, with when it last tried. Evidence for a scan case.
     func firstContacts(interface: String) async -> [FirstContact]
+    /// How full the detector's dynamic sets are: a full set silently stops adding.
+    func dynamicSetFill() async -> [SetFill]
 }
 
 extension KernelEnforcing {
     public func firstContacts(interface: String) async -> [FirstContact] { [] }
+    public func dynamicSetFill() async -> [SetFill] { [] }
+}
+
+/// Elements in one dynamic set of one table, against its size.
+public struct SetFill: Hashable, Sendable {
+    public let family: String
+    public let set: String
+    public let elements: Int
+    public let size: Int
+
+    public init(family: String, set: String, elements: Int, size: Int) {
+        self.family = family
+        self.set = set
+        self.elements = elements
+        self.size = size
+    }
 }
 
 /// A TCP first contact the kernel remembers (see `ScanDetection`).

@@ -338,14 +338,15 @@ public enum RulesetCompiler {
     /// goes blind for a VM that is still connecting.
     static func scanSets(_ policy: SitePolicy) -> String {
         guard let scan = policy.scanDetection else { return "" }
-        let window = "timeout \(scan.window); size 65536;"
+        let window = "timeout \(scan.window); size \(ScanDetection.setSize);"
         return """
               set scan_seen4 { type ifname . ipv4_addr . inet_service; flags dynamic, timeout; \(window) }
               set scan_seen6 { type ifname . ipv6_addr . inet_service; flags dynamic, timeout; \(window) }
               set scan_ports4 { type ifname . ipv4_addr; flags dynamic, timeout; \(window) }
               set scan_ports6 { type ifname . ipv6_addr; flags dynamic, timeout; \(window) }
               set scan_hosts { type ifname . inet_service; flags dynamic, timeout; \(window) }
-              set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size 65536; }
+              set scan_budget { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
 
           """
     }
@@ -365,6 +366,7 @@ public enum RulesetCompiler {
             chain scan_watch {
                 iifname . ip daddr . tcp dport @scan_seen4 return
                 iifname . ip6 daddr . tcp dport @scan_seen6 return
+                update @scan_budget { iifname limit rate over \(ScanDetection.firstContactsPerMinute)/minute burst \(ScanDetection.firstContactsPerMinute) packets } goto scan_event
                 update @scan_seen4 { iifname . ip daddr . tcp dport }
                 update @scan_seen6 { iifname . ip6 daddr . tcp dport }
                 update @scan_ports4 { iifname . ip daddr \(ports) } goto scan_event
