@@ -123,7 +123,12 @@ public struct WebhookPoster: Sendable {
 
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)])
+                do {
+                    try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)])
+                } catch {
+                    // The connection is already gone; reading says why (a TLS alert, the deadline).
+                    logger.debug("webhook: cannot send (\(error)), reading what is left")
+                }
                 var response: Response?
                 reading: for try await part in inbound {
                     switch part {
@@ -167,7 +172,6 @@ public struct WebhookPoster: Sendable {
 
     /// The excerpt on one line, at most `excerptLength` characters: it goes into a log line.
     private static func oneLine(_ text: String) -> String {
-        let flat = text.split(whereSeparator: { $0.isNewline || $0 == "\t" }).joined(separator: " ")
-        return String(flat.prefix(excerptLength)).trimmingCharacters(in: .whitespaces)
+        String(text.split(whereSeparator: \.isWhitespace).joined(separator: " ").prefix(excerptLength))
     }
 }
