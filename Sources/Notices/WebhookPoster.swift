@@ -27,6 +27,9 @@ public struct WebhookPoster: Sendable {
     private let logger: Logger
     let tls: TLSClient
 
+    /// The receiver as scheme, host and port, for logs and the audit (the full URL may hold a token).
+    public var receiver: String { url.origin }
+
     /// `verify` applies to https URLs: whether the receiver's certificate must chain to a trusted
     /// root and name its host. `responseTimeout` bounds everything after the TCP connect: TLS, the
     /// request and the whole response.

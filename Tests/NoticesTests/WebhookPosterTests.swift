@@ -176,6 +176,11 @@ struct WebhookPosterTests {
         }
     }
 
+    @Test func namesTheReceiverWithoutItsPath() throws {
+        let poster = try WebhookPoster(url: "https://hooks.example:8443/T0KEN/secret?key=abc", secret: "s")
+        #expect(poster.receiver == "https://hooks.example:8443")
+    }
+
     @Test func refusesAnEmptySecret() {
         #expect(throws: ValidationError.self) { try WebhookPoster(url: "https://hooks.example/x", secret: "") }
     }
