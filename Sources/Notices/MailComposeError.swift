@@ -8,7 +8,8 @@ public enum MailComposeError: Error, Hashable, Sendable, CustomStringConvertible
     case controlCharacterInHeader(name: String)
     /// Not an RFC 5322 field name: printable ASCII without spaces or ':'.
     case invalidHeaderName(String)
-    /// One of the headers the renderer writes itself; set it through `OutgoingMail`'s fields.
+    /// One of the headers the renderer writes itself (set it through `OutgoingMail`'s fields),
+    /// or Cc/Bcc (put every recipient in `to`).
     case reservedHeader(String)
     case noRecipients
 
@@ -21,6 +22,9 @@ public enum MailComposeError: Error, Hashable, Sendable, CustomStringConvertible
             "the \(name) header contains a control character: remove it from the value"
         case .invalidHeaderName(let name):
             "'\(name)' is not a valid header name: use letters, digits and '-' (e.g. X-Portcullis-Case)"
+        case .reservedHeader(let name) where ["cc", "bcc"].contains(name.lowercased()):
+            "a \(name) header would name recipients the notice is not sent to: list every recipient in the notice's "
+                + "recipients instead"
         case .reservedHeader(let name):
             "the \(name) header is written by portcullis itself: set the notice's sender, recipients or subject instead "
                 + "of adding it as an extra header"

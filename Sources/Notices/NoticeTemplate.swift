@@ -9,7 +9,16 @@ import Foundation
 /// indentation continues at that indentation, and a placeholder alone on its line with an empty
 /// value removes the line, so optional parts leave no gaps.
 public struct NoticeTemplate: Hashable, Sendable {
-    /// Every placeholder a template may use; the notice sender fills in each of them.
+    /// Every placeholder a template may use; the notice sender fills in each of them:
+    ///
+    /// - `vm`, `tenant`, `case_id`: the VM's and tenant's ids and the abuse case's id, for the
+    ///   tenant to quote to support.
+    /// - `signal`: what was detected, as a phrase ("an outbound port scan").
+    /// - `response`: what was done, as a phrase ("new outbound connections blocked").
+    /// - `until`: when the restriction ends, with its time zone.
+    /// - `evidence`: the log lines behind the decision, one per line.
+    /// - `next_steps`: steps specific to this signal, as list lines ("- ..."); may be empty.
+    /// - `provider_name`, `support_contact`: who sends the notice and how to reach support.
     public static let placeholderNames: [String] = [
         "vm", "tenant", "case_id", "signal", "response", "until", "evidence", "next_steps",
         "provider_name", "support_contact",

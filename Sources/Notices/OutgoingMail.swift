@@ -20,10 +20,11 @@ public struct OutgoingMail: Hashable, Sendable, Codable {
     public let messageID: String
     public let date: Date
 
-    /// Headers the renderer writes itself; the caller may not add them again.
+    /// Headers the caller may not add: the ones the renderer writes itself, and Cc/Bcc, which
+    /// would name recipients the notice is not actually sent to (the envelope takes `to` only).
     public static let reservedHeaderNames: Set<String> = [
         "date", "from", "to", "cc", "bcc", "subject", "message-id", "mime-version", "content-type",
-        "content-transfer-encoding", "sender", "reply-to",
+        "content-transfer-encoding",
     ]
 
     public init(from: EmailAddress, fromName: String? = nil, to: [EmailAddress], subject: String, body: String,

@@ -49,7 +49,6 @@ final class SMTPClientCodec: ChannelDuplexHandler {
         disarm()
     }
 
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var bytes = Self.unwrapInboundIn(data)
@@ -88,7 +87,9 @@ final class SMTPClientCodec: ChannelDuplexHandler {
             bytes = ByteBuffer(string: line + "\r\n")
         case .startTLS(let timeout):
             guard makeTLSHandler != nil else {
+                // Never sent with TLS off: after a 220 the connection could not go on in plaintext.
                 promise?.fail(ChannelError.operationUnsupported)
+                fail(.tlsNotConfigured, context: context)
                 return
             }
             awaitingSTARTTLSReply = true
@@ -128,7 +129,7 @@ final class SMTPClientCodec: ChannelDuplexHandler {
             return false
         }
         do {
-            guard let makeTLSHandler else { throw ChannelError.operationUnsupported }
+            guard let makeTLSHandler else { throw SMTPClientCodecError.tlsNotConfigured }
             try context.pipeline.syncOperations.addHandler(makeTLSHandler(), position: .first)
             return true
         } catch {

@@ -84,6 +84,9 @@ struct SMTPClientConversation {
             return .tlsFailed(smarthost: smarthost.endpoint, verify: smarthost.verify,
                               reason: "the smarthost sent plaintext after agreeing to STARTTLS, which would be taken "
                                 + "for replies over TLS (an injection attempt on the path, or a broken server)")
+        case SMTPClientCodecError.tlsNotConfigured:
+            return .tlsFailed(smarthost: smarthost.endpoint, verify: smarthost.verify,
+                              reason: "STARTTLS was sent on a connection set up without TLS")
         case let error where TLSFailure.isTLSError(error):
             return .tlsFailed(smarthost: smarthost.endpoint, verify: smarthost.verify, reason: TLSFailure.describe(error))
         default:

@@ -20,4 +20,6 @@ enum SMTPClientCodecError: Error, Hashable {
     /// The server sent more after its 220 to STARTTLS, in plaintext: an injection attempt
     /// (CVE-2011-0411 in reverse) or a broken server; either way nothing on this connection is trusted.
     case plaintextAfterSTARTTLS
+    /// STARTTLS was asked for on a connection set up without TLS (a bug in the submitter).
+    case tlsNotConfigured
 }

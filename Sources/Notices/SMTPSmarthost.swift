@@ -49,9 +49,11 @@ public struct SMTPSmarthost: Hashable, Sendable {
     public let heloName: String
     public let timeouts: SMTPSubmissionTimeouts
 
+    /// `host` may be an IPv6 address in brackets (`[2001:db8::25]`), as in URLs; they are removed.
     public init(host: String, port: Int = 25, tls: SMTPSubmissionTLS = .opportunistic, verify: Bool = true,
                 heloName: String, timeouts: SMTPSubmissionTimeouts = .standard) throws(ValidationError) {
-        guard !host.isEmpty, host.utf8.allSatisfy({ (33...126).contains($0) }) else {
+        let host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        guard !host.isEmpty, host.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "/") }) else {
             throw ValidationError(field: "smarthost host", value: host, problem: "expected an IP address or host name")
         }
         guard (1...65535).contains(port) else {

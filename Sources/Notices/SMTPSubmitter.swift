@@ -97,13 +97,13 @@ public struct SMTPSubmitter: Sendable {
                           over conversation: inout SMTPClientConversation) async throws(SMTPSubmissionError) -> SMTPReply {
         let reply = smarthost.timeouts.reply
         _ = try await conversation.expect([220], after: nil, step: .greeting)
-        var extensions = try await hello(&conversation)
+        let extensions = try await hello(&conversation)
         if smarthost.tls != .off {
             if extensions.contains("STARTTLS") {
                 let answer = try await conversation.exchange(.startTLS(replyTimeout: reply), step: .startTLS)
                 if answer.code == 220 {
-                    // RFC 3207 4.2: forget what was learnt in plaintext and ask again over TLS.
-                    extensions = try await hello(&conversation)
+                    // RFC 3207 4.2: forget what was learnt in plaintext and greet again over TLS.
+                    _ = try await hello(&conversation)
                     logger.debug("smarthost: TLS is up")
                 } else if smarthost.tls == .required || !(answer.isTransientFailure || answer.isPermanentFailure) {
                     throw conversation.unexpected(answer, step: .startTLS)

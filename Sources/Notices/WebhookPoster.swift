@@ -27,6 +27,9 @@ public struct WebhookPoster: Sendable {
     private let logger: Logger
     let tls: TLSClient
 
+    /// The receiver as scheme, host and port, for logs and the audit (the full URL may hold a token).
+    public var receiver: String { url.origin }
+
     /// `verify` applies to https URLs: whether the receiver's certificate must chain to a trusted
     /// root and name its host. `responseTimeout` bounds everything after the TCP connect: TLS, the
     /// request and the whole response.
@@ -123,7 +126,12 @@ public struct WebhookPoster: Sendable {
 
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)])
+                do {
+                    try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)])
+                } catch {
+                    // The connection is already gone; reading says why (a TLS alert, the deadline).
+                    logger.debug("webhook: cannot send (\(error)), reading what is left")
+                }
                 var response: Response?
                 reading: for try await part in inbound {
                     switch part {
@@ -167,7 +175,6 @@ public struct WebhookPoster: Sendable {
 
     /// The excerpt on one line, at most `excerptLength` characters: it goes into a log line.
     private static func oneLine(_ text: String) -> String {
-        let flat = text.split(whereSeparator: { $0.isNewline || $0 == "\t" }).joined(separator: " ")
-        return String(flat.prefix(excerptLength)).trimmingCharacters(in: .whitespaces)
+        String(text.split(whereSeparator: \.isWhitespace).joined(separator: " ").prefix(excerptLength))
     }
 }

@@ -183,6 +183,16 @@ struct OutgoingMailRenderingTests {
         #expect(throws: MailComposeError.reservedHeader(name)) { try Self.mail(headers: [MailHeader(name, "v")]) }
     }
 
+    @Test func explainsWhyCcIsRefused() {
+        #expect(MailComposeError.reservedHeader("Cc").description.contains("list every recipient"))
+        #expect(MailComposeError.reservedHeader("Subject").description.contains("written by portcullis itself"))
+    }
+
+    @Test func allowsReplyTo() throws {
+        let mail = try Self.mail(headers: [MailHeader("Reply-To", "support@hosting.example")])
+        #expect(mail.rendered().contains("\r\nReply-To: support@hosting.example\r\n"))
+    }
+
     @Test func refusesANoticeWithoutRecipients() throws {
         #expect(throws: MailComposeError.noRecipients) {
             try OutgoingMail(from: address("abuse@hosting.example"), to: [], subject: "s", body: "b")

@@ -250,4 +250,31 @@ struct SMTPSubmitterTests {
             }
         }
     }
+
+    @Test(arguments: [
+        ("mail.example.net", 25, "portcullis1.example.net", nil as String?),
+        ("192.0.2.25", 0, "portcullis1.example.net", "smarthost port"),
+        ("192.0.2.25", 65536, "portcullis1.example.net", "smarthost port"),
+        ("", 25, "portcullis1.example.net", "smarthost host"),
+        ("mail example", 25, "portcullis1.example.net", "smarthost host"),
+        ("192.0.2.25", 587, "", "smarthost helo name"),
+        ("192.0.2.25", 587, "portcullis 1", "smarthost helo name"),
+        ("192.0.2.25", 587, "portcullis1\r\nRSET", "smarthost helo name"),
+    ])
+    func validatesTheSmarthost(host: String, port: Int, heloName: String, failingField: String?) {
+        do {
+            _ = try SMTPSmarthost(host: host, port: port, heloName: heloName)
+            #expect(failingField == nil)
+        } catch {
+            #expect(error.field == failingField)
+        }
+    }
+
+    @Test func namesAnIPv6SmarthostWithBrackets() throws {
+        let smarthost = try SMTPSmarthost(host: "[2001:db8::25]", port: 587, heloName: "portcullis1.example.net")
+        #expect(smarthost.host == "2001:db8::25", "connectable")
+        #expect(smarthost.endpoint == "[2001:db8::25]:587", "readable in messages")
+        #expect(try SMTPSmarthost(host: "mail.example.net", heloName: "p.example.net").tls == .opportunistic)
+        #expect(try SMTPSmarthost(host: "mail.example.net", heloName: "p.example.net").verify, "verification on by default")
+    }
 }
