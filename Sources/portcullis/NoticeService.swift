@@ -84,8 +84,7 @@ struct NoticeService: Service {
 
     static func isPermanent(_ error: any Error) -> Bool {
         switch error {
-        case let error as SMTPSubmissionError: error.isPermanent
-        case let error as WebhookDeliveryError: error.isPermanent
+        case let error as any NoticeDeliveryFailure: error.isPermanent
         case is NoticeChannelOff, is MailComposeError, is NoticeTemplateError, is ValidationError: true
         default: false
         }
