@@ -4,6 +4,8 @@ import Foundation
 public enum AbuseSignal: String, Hashable, Sendable, Codable, CaseIterable {
     /// Many ports of one host (vertical) or one port of many hosts (horizontal), first contacts only.
     case portScan = "port_scan"
+    /// TCP SYNs at a rate no client makes (an outbound SYN flood).
+    case synFlood = "syn_flood"
     /// Traffic from addresses the VM does not own (the anti-spoofing drops).
     case spoofing
     /// More recipients through the relay than a tenant's own mail server plausibly sends.
@@ -20,7 +22,7 @@ public enum AbuseSignal: String, Hashable, Sendable, Codable, CaseIterable {
 
 extension AbuseSignal {
     /// The mail signals, answered by blocking the mail ports rather than all traffic.
-    public var isAboutMail: Bool { self != .portScan && self != .spoofing }
+    public var isAboutMail: Bool { ![.portScan, .synFlood, .spoofing].contains(self) }
 
     /// SMTP, submission with implicit TLS, and submission: what "block SMTP" closes.
     public static let mailPorts: [Port] = [Port(25)!, Port(465)!, Port(587)!]
@@ -113,6 +115,8 @@ public struct AbuseLadder: Hashable, Sendable {
     /// published response) for an hour, doubling up to a week, forgiven per week.
     public static let defaultRungs: [AbuseSignal: AbuseRung] = [
         .portScan: AbuseRung(response: .blockPort, baseDuration: .init(seconds: 900), maxDuration: .init(seconds: 86_400),
+                             decay: .init(seconds: 86_400)),
+        .synFlood: AbuseRung(response: .blockPort, baseDuration: .init(seconds: 900), maxDuration: .init(seconds: 86_400),
                              decay: .init(seconds: 86_400)),
         .smtpRecipients: smtpRung,
         .smtpRejections: smtpRung,

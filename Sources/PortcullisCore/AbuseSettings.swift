@@ -49,6 +49,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
             case portsPerHost = "ports_per_host"
             case hostsPerPort = "hosts_per_port"
             case nflogGroup = "nflog_group"
+            case synFloodPerSecond = "syn_flood_per_second"
         }
         init(from decoder: any Decoder) throws {
             try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.port_scan")
@@ -65,7 +66,9 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
             detection = ScanDetection(portsPerHost: try count(.portsPerHost, d.portsPerHost),
                                       hostsPerPort: try count(.hostsPerPort, d.hostsPerPort),
                                       window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
-                                      nflogGroup: UInt16(group))
+                                      nflogGroup: UInt16(group),
+                                      synFloodPerSecond: try c.decodeNumberIfPresent(.synFloodPerSecond, in: 10...10_000_000,
+                                                                                     section: "abuse.port_scan") ?? d.synFloodPerSecond)
         }
     }
 

@@ -11,9 +11,13 @@ public struct ScanDetection: Hashable, Sendable, Codable {
     public let window: PolicyDuration
     /// The NFLOG group the events go to.
     public let nflogGroup: UInt16
+    /// TCP SYNs a second (any destination, repeats included) past which a VM is flooding: a
+    /// SYN flood at one host and port makes no new first contacts, so the scan budgets miss it.
+    public let synFloodPerSecond: Int
 
     public init(portsPerHost: Int = 15, hostsPerPort: Int = 25, window: PolicyDuration = .init(seconds: 300),
-                nflogGroup: UInt16 = 2525) {
+                nflogGroup: UInt16 = 2525, synFloodPerSecond: Int = 1000) {
+        self.synFloodPerSecond = synFloodPerSecond
         self.portsPerHost = portsPerHost
         self.hostsPerPort = hostsPerPort
         self.window = window
@@ -33,8 +37,11 @@ public struct ScanDetection: Hashable, Sendable, Codable {
 
     /// The dynamic sets of the detector and their size, for the fill-level metrics.
     public static let setSize = 65_536
-    public static let setNames = ["scan_seen4", "scan_seen6", "scan_ports4", "scan_ports6", "scan_hosts", "scan_budget", "scan_logged"]
+    public static let setNames = ["scan_seen4", "scan_seen6", "scan_ports4", "scan_ports6", "scan_hosts", "scan_budget", "scan_logged",
+                                  "syn_rate", "syn_logged"]
 
     /// The NFLOG prefix of scan events (the daemon matches it).
     public static let logPrefix = "portcullis:port_scan"
+    /// The NFLOG prefix of SYN flood events.
+    public static let synFloodPrefix = "portcullis:syn_flood"
 }

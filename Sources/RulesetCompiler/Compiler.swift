@@ -346,6 +346,8 @@ public enum RulesetCompiler {
               set scan_ports6 { type ifname . ipv6_addr; flags dynamic, timeout; \(window) }
               set scan_hosts { type ifname . inet_service; flags dynamic, timeout; \(window) }
               set scan_budget { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set syn_rate { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set syn_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
               set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
 
           """
@@ -355,9 +357,10 @@ public enum RulesetCompiler {
         guard let scan = policy.scanDetection else { return "" }
         let ports = "limit rate over \(ScanDetection.perMinute(scan.portsPerHost, window: scan.window))/minute burst \(scan.portsPerHost) packets"
         let hosts = "limit rate over \(ScanDetection.perMinute(scan.hostsPerPort, window: scan.window))/minute burst \(scan.hostsPerPort) packets"
-        let fromVM = family == .bridge
-            ? "        tcp flags & (syn | ack) == syn iifname @vm_ports goto scan_watch\n        tcp flags & (syn | ack) == syn iifname @vm_bridge_mac goto scan_watch\n"
-            : "        tcp flags & (syn | ack) == syn iifname @vm_ports goto scan_watch\n"
+        let vmSets = family == .bridge ? ["vm_ports", "vm_bridge_mac"] : ["vm_ports"]
+        let flood = "update @syn_rate { iifname limit rate over \(scan.synFloodPerSecond)/second burst \(scan.synFloodPerSecond) packets } jump syn_flood_event"
+        let fromVM = vmSets.map { "        tcp flags & (syn | ack) == syn iifname @\($0) \(flood)\n" }.joined()
+            + vmSets.map { "        tcp flags & (syn | ack) == syn iifname @\($0) goto scan_watch\n" }.joined()
         return """
             chain scan_watch_hook {
                 type filter hook prerouting priority -330; policy accept;
@@ -376,6 +379,10 @@ public enum RulesetCompiler {
 
             chain scan_event {
                 update @scan_logged { iifname limit rate 2/second } counter log group \(scan.nflogGroup) prefix "\(ScanDetection.logPrefix) "
+            }
+
+            chain syn_flood_event {
+                update @syn_logged { iifname limit rate 2/second } counter log group \(scan.nflogGroup) prefix "\(ScanDetection.synFloodPrefix) "
             }
 
         """

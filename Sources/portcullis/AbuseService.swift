@@ -58,10 +58,18 @@ struct AbuseService: Service {
         reader.start()
         logger.info("port-scan detection listening", metadata: ["nflog_group": "\(scan.nflogGroup)"])
         await withTaskCancellationHandler {
-            for await event in reader.events where event.prefix == ScanDetection.logPrefix {
+            for await event in reader.events {
                 engine.abuseCounters.scanEventRead()
                 engine.abuseCounters.scanOverflows(total: reader.lost)
                 guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else { continue }
+                if event.prefix == ScanDetection.synFloodPrefix {
+                    guard await !responder.isFiltered(vm.id, for: .synFlood) else { continue }
+                    await responder.offence(.synFlood, vm: vm, at: event.time,
+                                            summary: "SYN flood: TCP SYNs at over \(scan.synFloodPerSecond) a second, e.g. to \(event.destination ?? "?")",
+                                            details: ["\(event.time.formatted(.iso8601)) TCP SYN to \(event.destination ?? "?") over the rate budget"])
+                    continue
+                }
+                guard event.prefix == ScanDetection.logPrefix else { continue }
                 guard await !responder.isFiltered(vm.id, for: .portScan) else { continue }
                 // The kernel's first-contact sets are the evidence: every host and port tried
                 // in the window, with when.

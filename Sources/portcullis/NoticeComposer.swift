@@ -62,6 +62,7 @@ struct NoticeComposer: Sendable {
 
     static let signalText: [String: String] = [
         "port_scan": "a port scan (connection attempts to many ports or hosts)",
+        "syn_flood": "a SYN flood (TCP connection attempts at a rate no ordinary client makes)",
         "spoofing": "IP spoofing (packets with source addresses that do not belong to the VM)",
         "smtp_recipients": "bulk e-mail: more recipients than a mail server of this size sends",
         "smtp_rejections": "e-mail to many addresses that the receiving servers refused",
@@ -80,6 +81,7 @@ struct NoticeComposer: Sendable {
 
     static let nextSteps: [String: String] = [
         "port_scan": "- Find the process that opens the connections (e.g. `ss -tnp`) and stop it.",
+        "syn_flood": "- Find the process that opens the connections (e.g. `ss -tnp`) and stop it.",
         "spoofing": "- Make sure the VM sends only from its own addresses: check its network configuration, "
             + "VPN or container set-ups, and any tool that crafts packets.",
         "smtp_recipients": "- Check the mail queue and the web applications that send mail (contact forms, newsletters).",

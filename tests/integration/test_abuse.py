@@ -142,3 +142,35 @@ def wait_for_webhook(lab, case_id, containing, seconds=10):
                 return call
         time.sleep(0.2)
     raise AssertionError(f"no webhook call for {case_id}")
+
+
+@pytest.fixture
+def fast_syn_flood(lab):
+    lab.restart_daemon(abuse="{ spoofed_packets: 100000, port_scan: { syn_flood_per_second: 200 }, "
+                             "responses: { syn_flood: { base: 10s, max: 1h, decay: 1d } } }")
+    yield
+    for f in json.loads(lab.cli("filter", "list", "--json").stdout):
+        if f["placed_by"] == "detector:syn_flood":
+            lab.cli("filter", "lift", f["id"])
+    lab.restart_daemon()
+
+
+def test_a_syn_flood_at_one_port_is_stopped(lab, fast_syn_flood):
+    """hping3 floods one host and port: no new first contacts after the first, so the scan
+    budgets never see it; the SYN rate does."""
+    flood = subprocess.Popen(["ip", "netns", "exec", lab.ns("priv"), "hping3", "-S", "-p", "443", "-i", "u1000", MX],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        found = []
+        while time.monotonic() < deadline and not found:
+            found = [f for f in json.loads(lab.cli("filter", "list", "--json").stdout)
+                     if f["vm"] == "priv" and f["placed_by"] == "detector:syn_flood"]
+            time.sleep(0.1)
+        assert found and found[0]["direction"] == "out" and "SYN flood" in found[0]["reason"], found
+        assert detector_filters(lab, "priv") == []  # not mistaken for a scan
+    finally:
+        flood.kill()
+        flood.wait()
+    assert lab.probe("priv", MX, 443) == "timeout"
+    assert lab.probe("pub", MX, 443) == "open"
