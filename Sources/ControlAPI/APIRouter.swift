@@ -69,21 +69,21 @@ public struct FilterBody: Codable, Sendable {
     public var port: Int?
     /// The far side's prefix: the source of inbound traffic, the destination of outbound.
     public var remote: String?
-    /// Outbound everything except the site's quarantine allowlist.
-    public var quarantine: Bool?
+    /// "block" (the default), "throttle" or "quarantine" (outbound, no port or prefix).
+    public var effect: String?
     /// Send the tenant (and the webhook) a notice about the filter.
     public var notify: Bool?
     public var reason: String
     public var expires: String
 
-    public init(vm: String, direction: String, port: Int?, remote: String?, quarantine: Bool? = nil, notify: Bool? = nil, reason: String,
+    public init(vm: String, direction: String, port: Int?, remote: String?, effect: String? = nil, notify: Bool? = nil, reason: String,
                 expires: String) {
         self.notify = notify
         self.vm = vm
         self.direction = direction
         self.port = port
         self.remote = remote
-        self.quarantine = quarantine
+        self.effect = effect
         self.reason = reason
         self.expires = expires
     }
@@ -96,7 +96,12 @@ public struct FilterBody: Codable, Sendable {
             vm: try VMID(parsing: vm), direction: direction,
             port: try port.map { number throws(ValidationError) in try PortcullisCore.Port(parsing: String(number), field: "port") },
             remote: try remote.map { text throws(ValidationError) in try IPNetwork(parsing: text, field: "remote") },
-            quarantine: quarantine ?? false, reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
+            effect: try effect.map { text throws(ValidationError) in
+                guard let effect = Filter.Effect(rawValue: text) else {
+                    throw ValidationError(field: "effect", value: text, problem: "use block, throttle or quarantine")
+                }
+                return effect
+            } ?? .block, reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
     }
 }
 

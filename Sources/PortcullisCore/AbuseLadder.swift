@@ -32,6 +32,8 @@ extension AbuseSignal {
 public enum AbuseResponse: String, Hashable, Sendable, Codable, CaseIterable, Comparable {
     /// Open or extend a case; no traffic is touched.
     case observe
+    /// Slow the VM down: new outbound connections and UDP packets over `abuse.throttle`'s rates are dropped.
+    case throttle
     /// Block the protocol/port the signal is about (SMTP for spam, everything new outbound for scans).
     case blockPort = "block_port"
     /// All outbound traffic blocked (an operator allowlist of destinations may stay open).

@@ -17,12 +17,16 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     public let smtp: SMTPAbuseThresholds?
     /// Destinations a quarantined VM may still reach (`quarantine` response).
     public let quarantineAllow: [QuarantineDestination]
+    /// What a throttled VM keeps (`throttle` response).
+    public let throttle: ThrottleRates
 
     public init(scanDetection: ScanDetection? = ScanDetection(), spoofedPackets: Int = 10, restrictedAttempts: Int = 100,
                 counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder(),
-                smtp: SMTPAbuseThresholds? = SMTPAbuseThresholds(), quarantineAllow: [QuarantineDestination] = []) {
+                smtp: SMTPAbuseThresholds? = SMTPAbuseThresholds(), quarantineAllow: [QuarantineDestination] = [],
+                throttle: ThrottleRates = ThrottleRates()) {
         self.scanDetection = scanDetection
         self.quarantineAllow = quarantineAllow
+        self.throttle = throttle
         self.smtp = smtp
         self.spoofedPackets = spoofedPackets
         self.restrictedAttempts = restrictedAttempts
@@ -34,7 +38,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     public static let spoofKinds: Set<String> = ["mac_source", "ipv4_source", "ipv6_source", "arp_mac", "arp_ip", "nd_target"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case responses, allowlist, smtp
+        case responses, allowlist, smtp, throttle
         case quarantineAllow = "quarantine_allow"
         case portScan = "port_scan"
         case spoofedPackets = "spoofed_packets"
@@ -69,6 +73,24 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
                                       nflogGroup: UInt16(group),
                                       synFloodPerSecond: try c.decodeNumberIfPresent(.synFloodPerSecond, in: 10...10_000_000,
                                                                                      section: "abuse.port_scan") ?? d.synFloodPerSecond)
+        }
+    }
+
+    struct ThrottleSection: Decodable {
+        let rates: ThrottleRates
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case connectionsPerMinute = "connections_per_minute"
+            case udpPacketsPerSecond = "udp_packets_per_second"
+        }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.throttle")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = ThrottleRates()
+            rates = ThrottleRates(
+                connectionsPerMinute: try c.decodeNumberIfPresent(.connectionsPerMinute, in: 1...1_000_000, section: "abuse.throttle")
+                    ?? d.connectionsPerMinute,
+                udpPacketsPerSecond: try c.decodeNumberIfPresent(.udpPacketsPerSecond, in: 1...1_000_000, section: "abuse.throttle")
+                    ?? d.udpPacketsPerSecond)
         }
     }
 
@@ -160,6 +182,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
         restrictedAttempts = try c.decodePositive(.restrictedAttempts, section: "abuse", default: defaults.restrictedAttempts)
         counterInterval = try c.decodeIfPresent(PolicyDuration.self, forKey: .counterInterval) ?? defaults.counterInterval
         quarantineAllow = try c.decodeIfPresent([QuarantineDestination].self, forKey: .quarantineAllow) ?? []
+        throttle = try c.decodeIfPresent(ThrottleSection.self, forKey: .throttle)?.rates ?? ThrottleRates()
         smtp = try c.decodeIfPresent(SMTPSection.self, forKey: .smtp).map(\.thresholds) ?? SMTPAbuseThresholds()
         let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
         ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))

@@ -33,3 +33,17 @@ public struct QuarantineDestination: Hashable, Sendable, Codable, CustomStringCo
         try container.encode(description)
     }
 }
+
+/// What a throttled VM may still do (`abuse.throttle`): enough for its ordinary use, far too
+/// little for a scan, a flood or a spam run.
+public struct ThrottleRates: Hashable, Sendable, Codable {
+    /// New outbound TCP connections a minute.
+    public let connectionsPerMinute: Int
+    /// Outbound UDP packets a second.
+    public let udpPacketsPerSecond: Int
+
+    public init(connectionsPerMinute: Int = 60, udpPacketsPerSecond: Int = 100) {
+        self.connectionsPerMinute = connectionsPerMinute
+        self.udpPacketsPerSecond = udpPacketsPerSecond
+    }
+}

@@ -80,7 +80,8 @@ public struct SiteConfig: Sendable, Decodable {
             exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy(),
             smtp: smtp.interception,
             scanDetection: abuse.scanDetection,
-            quarantineAllow: abuse.quarantineAllow
+            quarantineAllow: abuse.quarantineAllow,
+            throttle: abuse.throttle
         )
         storePath = try c.decodeIfPresent(StoreSection.self, forKey: .store)?.sqlite ?? "/var/lib/portcullis/state.db"
         let api = try c.decodeIfPresent(APISection.self, forKey: .api)

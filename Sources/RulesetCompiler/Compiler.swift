@@ -156,7 +156,11 @@ public enum RulesetCompiler {
     /// far-side prefix, so that every set is a plain lookup.
     static func filterElement(_ filter: Filter, port interface: String) -> (set: String, key: String) {
         let direction = filter.direction == .outbound ? "out" : "in"
-        if filter.quarantine { return ("out_quarantine", interface) }
+        switch filter.effect {
+        case .quarantine: return ("out_quarantine", interface)
+        case .throttle: return ("out_throttle", interface)
+        case .block: break
+        }
         switch (filter.remote, filter.port) {
         case (nil, nil): return ("\(direction)_all", interface)
         case (nil, let port?): return ("\(direction)_port", "\(interface) . \(port)")
@@ -263,7 +267,7 @@ public enum RulesetCompiler {
     ]
 
     static let filterSetNames = FilterDirection.all.flatMap { d in ["filtered_\(d.name)"] + filterShapes.map { "\(d.name)_\($0.name)" } }
-        + ["out_quarantine"]
+        + ["out_quarantine", "out_throttle"]
 
     /// Every element has the filter's timeout: the kernel lifts it on time by itself.
     static func filterSets(_ policy: SitePolicy) -> String {
@@ -271,7 +275,10 @@ public enum RulesetCompiler {
             "    set filtered_\(d.name) { type ifname; flags timeout; }\n" + filterShapes.map { shape in
                 "    set \(d.name)_\(shape.name) { type \(shape.type); flags \(shape.interval ? "interval, " : "")timeout; }\n"
             }.joined()
-        }.joined() + "    set out_quarantine { type ifname; flags timeout; }\n" + quarantineAllowSets(policy) + "\n"
+        }.joined() + "    set out_quarantine { type ifname; flags timeout; }\n" + quarantineAllowSets(policy)
+            + "    set out_throttle { type ifname; flags timeout; }\n"
+            + "    set throttle_tcp { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }\n"
+            + "    set throttle_udp { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }\n\n"
     }
 
     /// What quarantined VMs may still reach, from the site policy (a change is a new skeleton).
@@ -294,7 +301,7 @@ public enum RulesetCompiler {
     /// Outbound filters run right after anti-spoofing (priority -340), before anything that
     /// diverts or relays the VM's traffic; inbound filters first in the forward chain, where
     /// the VM's interface is the output (`inboundFilterJump`).
-    static func filterChains() -> String {
+    static func filterChains(_ policy: SitePolicy) -> String {
         let hook = """
             chain outbound_filter_hook {
                 type filter hook prerouting priority -340; policy accept;
@@ -316,7 +323,14 @@ public enum RulesetCompiler {
         return hook + quarantine + FilterDirection.all.map { d in
             let (i, far, drop) = (d.interface, d.far, "goto drop_\(d.drop)")
             let chain = d.name == "out" ? "outbound_filter" : "inbound_filter"
-            let first = d.name == "out" ? "        iifname @out_quarantine jump quarantine\n" : ""
+            let tcp = "limit rate over \(policy.throttle.connectionsPerMinute)/minute burst \(policy.throttle.connectionsPerMinute) packets"
+            let udp = "limit rate over \(policy.throttle.udpPacketsPerSecond)/second burst \(policy.throttle.udpPacketsPerSecond) packets"
+            let first = d.name == "out" ? """
+                        iifname @out_quarantine jump quarantine
+                        tcp flags & (syn | ack) == syn iifname @out_throttle update @throttle_tcp { iifname \(tcp) } goto drop_\(DropKind.throttled)
+                        meta l4proto udp iifname @out_throttle update @throttle_udp { iifname \(udp) } goto drop_\(DropKind.throttled)
+
+                """ : ""
             return "    chain \(chain) {\n" + first + """
                     \(i) @\(d.name)_all \(drop)
                     meta l4proto { tcp, udp } \(i) . th dport @\(d.name)_port \(drop)
@@ -649,7 +663,7 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains())\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains(policy))\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
@@ -674,7 +688,7 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains())\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains(policy))\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }

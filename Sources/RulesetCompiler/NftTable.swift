@@ -57,6 +57,8 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
     case filteredIn = 15
     /// Traffic from a quarantined VM to a destination outside `abuse.quarantine_allow`.
     case quarantined = 16
+    /// New connections or UDP packets from a throttled VM over the site's rates.
+    case throttled = 17
 
     public var description: String {
         switch self {
@@ -76,6 +78,7 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
         case .filteredOut: "filtered_out"
         case .filteredIn: "filtered_in"
         case .quarantined: "quarantined"
+        case .throttled: "throttled"
         }
     }
 }

@@ -186,8 +186,10 @@ actor AbuseResponder {
             return AbuseSignal.mailPorts.map { filter(.outbound, $0) }
         case .blockPort:
             return [filter(.outbound)]
+        case .throttle:
+            return [FilterRequest(vm: vm, direction: .outbound, port: nil, remote: nil, effect: .throttle, reason: reason, expires: duration)]
         case .quarantine:
-            return [FilterRequest(vm: vm, direction: .outbound, port: nil, remote: nil, quarantine: true, reason: reason, expires: duration)]
+            return [FilterRequest(vm: vm, direction: .outbound, port: nil, remote: nil, effect: .quarantine, reason: reason, expires: duration)]
         case .suspend:
             return [filter(.outbound), filter(.inbound)]
         }

@@ -73,6 +73,7 @@ struct NoticeComposer: Sendable {
     ]
 
     static let responseText: [String: String] = [
+        "throttle": "we limited the rate of the VM's new outbound connections",
         "block_port": "we blocked the traffic concerned",
         "quarantine": "we blocked the VM's outbound traffic except to our support and DNS services",
         "suspend": "we suspended the VM's network traffic in both directions",

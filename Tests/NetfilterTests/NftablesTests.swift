@@ -33,9 +33,11 @@ import RulesetCompiler
                    remote: shape.2.map { try! IPNetwork(parsing: $0) }, reason: "r", placedBy: "t", placedAt: now,
                    expiresAt: now.addingTimeInterval(600 + Double(i)))
         }
-        let quarantine = Filter(id: "fq", vm: vms[0].id, direction: .outbound, port: nil, remote: nil, quarantine: true,
+        let quarantine = Filter(id: "fq", vm: vms[0].id, direction: .outbound, port: nil, remote: nil, effect: .quarantine,
                                 reason: "r", placedBy: "t", placedAt: now, expiresAt: now.addingTimeInterval(900))
-        return DesiredState(policy: policy, vms: vms, exemptions: [exemption], filters: filters + [quarantine], now: now)
+        let throttle = Filter(id: "ft", vm: vms[1].id, direction: .outbound, port: nil, remote: nil, effect: .throttle,
+                              reason: "r", placedBy: "t", placedAt: now, expiresAt: now.addingTimeInterval(900))
+        return DesiredState(policy: policy, vms: vms, exemptions: [exemption], filters: filters + [quarantine, throttle], now: now)
     }
 
     @Test func compiledRulesetIsAcceptedByLibnftables() throws {

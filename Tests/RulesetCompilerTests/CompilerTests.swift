@@ -180,7 +180,7 @@ enum Lab {
         #expect(counts["bridge/drop_mac_source"] == 2)
         #expect(counts["arp/drop_ipv4_source"] == nil)
         #expect(counts["inet/forward"] == 4)
-        #expect(counts["inet/outbound_filter"] == 7 && counts["bridge/inbound_filter"] == 6)
+        #expect(counts["inet/outbound_filter"] == 9 && counts["bridge/inbound_filter"] == 6)
         #expect(counts["bridge/quarantine"] == 3)
         #expect(counts["inet/restricted_port"] == 3)
         #expect(counts["bridge/from_vm"] == 3)

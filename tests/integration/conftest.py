@@ -130,7 +130,8 @@ notices: {self.notices_config()}
     # the lab's ordinary runs (its spoofing tests send spoofed frames on purpose); the
     # suspension test lowers the threshold.
     ABUSE = ("{ spoofed_packets: 100000, responses: { port_scan: { base: 6s, max: 1h, decay: 1d } }, "
-             "quarantine_allow: [\"203.0.113.1 tcp 443\", \"2001:db8:1::1 tcp 443\"] }")
+             "quarantine_allow: [\"203.0.113.1 tcp 443\", \"2001:db8:1::1 tcp 443\"], "
+             "throttle: { connections_per_minute: 10, udp_packets_per_second: 50 } }")
 
     @property
     def mx_store(self):
