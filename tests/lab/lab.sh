@@ -66,6 +66,8 @@ up() {
   ip -n "$net" addr add 2001:db8:1::1/64 dev eth0 nodad
   ip -n "$net" addr add 198.51.100.25/32 dev lo
   ip -n "$net" addr add 2001:db8:25::25/128 dev lo
+  # The port-scan tests' target: scanning it leaves the other hosts' scan budgets untouched.
+  ip -n "$net" addr add 198.51.100.99/32 dev lo
   ip -n "$net" -6 route add 2001:db8:2::/64 via 2001:db8:1::2
   # Public VM, bridged.
   vm_link "$pub" vmpub0 02:00:00:00:01:01 203.0.113.10/24 2001:db8:1::10/64 203.0.113.1 2001:db8:1::1
