@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy", "SMTPTLS",
+                "PortcullisCore", "RulesetCompiler", "Netfilter", "Store", "ControlAPI", "SMTPProxy", "SMTPTLS", "Notices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -106,6 +106,18 @@ let package = Package(
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // Delivery of abuse notices: e-mail through a smarthost (SMTP, STARTTLS) and signed webhooks.
+        .target(
+            name: "Notices",
+            dependencies: ["PortcullisCore", "SMTPProxy",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // libFuzzer target for the SMTP parsers (fuzz/run); an ordinary build replays inputs.
         .executableTarget(
             name: "smtp-fuzz",
@@ -134,6 +146,19 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Rendering, templates and signatures; delivery against fake SMTP and HTTP servers on loopback.
+        .testTarget(
+            name: "NoticesTests",
+            dependencies: [
+                "Notices", "PortcullisCore", "SMTPProxy", "SMTPTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

@@ -69,14 +69,21 @@ public struct FilterBody: Codable, Sendable {
     public var port: Int?
     /// The far side's prefix: the source of inbound traffic, the destination of outbound.
     public var remote: String?
+    /// "block" (the default), "throttle" or "quarantine" (outbound, no port or prefix).
+    public var effect: String?
+    /// Send the tenant (and the webhook) a notice about the filter.
+    public var notify: Bool?
     public var reason: String
     public var expires: String
 
-    public init(vm: String, direction: String, port: Int?, remote: String?, reason: String, expires: String) {
+    public init(vm: String, direction: String, port: Int?, remote: String?, effect: String? = nil, notify: Bool? = nil, reason: String,
+                expires: String) {
+        self.notify = notify
         self.vm = vm
         self.direction = direction
         self.port = port
         self.remote = remote
+        self.effect = effect
         self.reason = reason
         self.expires = expires
     }
@@ -89,7 +96,12 @@ public struct FilterBody: Codable, Sendable {
             vm: try VMID(parsing: vm), direction: direction,
             port: try port.map { number throws(ValidationError) in try PortcullisCore.Port(parsing: String(number), field: "port") },
             remote: try remote.map { text throws(ValidationError) in try IPNetwork(parsing: text, field: "remote") },
-            reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
+            effect: try effect.map { text throws(ValidationError) in
+                guard let effect = Filter.Effect(rawValue: text) else {
+                    throw ValidationError(field: "effect", value: text, problem: "use block, throttle or quarantine")
+                }
+                return effect
+            } ?? .block, reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
     }
 }
 
@@ -116,9 +128,10 @@ public enum JSON {
 
 /// Builds the control API. Routes are thin: parse into typed values, call the engine,
 /// encode the answer; all policy lives in the engine and in PortcullisCore.
-public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil) -> Router<BasicRequestContext> {
+public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil, renderNotice: NoticeRendering? = nil) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     if let tokens { router.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
+    addCaseRoutes(to: router, engine: engine, render: renderNotice)
 
     router.get("/v1/status") { _, _ in try await respond { try await engine.status() } }
     router.get("/v1/vms") { _, _ in try await respond { await engine.vms() } }
@@ -148,7 +161,7 @@ public func buildRouter(engine: PolicyEngine, tokens: APITokens? = nil) -> Route
     router.post("/v1/filters") { request, context in
         try await respond(status: .created) {
             let body = try await decode(FilterBody.self, from: request, context: context)
-            return try await engine.place(try body.parse(), actor: actor(request))
+            return try await engine.place(try body.parse(), actor: actor(request), notify: body.notify ?? false)
         }
     }
     router.delete("/v1/filters/:id") { request, context in
@@ -237,6 +250,8 @@ func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async t
         return json(.badRequest, APIErrorBody(error: error.description, field: error.field))
     } catch let error as NotFound {
         return json(.notFound, APIErrorBody(error: error.description, field: nil))
+    } catch let error as StoreConflict {
+        return json(.conflict, APIErrorBody(error: error.description, field: nil))
     } catch {
         return json(.internalServerError, APIErrorBody(error: "\(error)", field: nil))
     }

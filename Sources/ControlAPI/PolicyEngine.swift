@@ -27,13 +27,20 @@ public actor PolicyEngine {
     public nonisolated let directory: VMDirectory
     /// What the SMTP relay did per VM, for `/metrics`.
     public nonisolated let smtpCounters = SMTPCounters()
+    /// Cases and notices are records, not desired state: read and annotated straight in the
+    /// store (actions that change the kernel go through the engine and add to cases there).
+    public nonisolated var caseStore: SQLiteStore { store }
     /// What abuse detection and response did, for `/metrics`.
     public nonisolated let abuseCounters = AbuseCounters()
 
-    public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing,
+    /// Where notices go when an operator asks for one with a filter.
+    public let notices: NoticeSettings
+
+    public init(policy: SitePolicy, store: SQLiteStore, kernel: any KernelEnforcing, notices: NoticeSettings = NoticeSettings(),
                 clock: @escaping @Sendable () -> Date = { Date() },
                 bridgeAddress: @escaping @Sendable (InterfaceName) -> MACAddress? = { _ in nil }) throws {
         self.policy = policy
+        self.notices = notices
         self.store = store
         self.kernel = kernel
         self.clock = clock
@@ -268,20 +275,52 @@ public actor PolicyEngine {
         return storedFilters.filter { $0.isActive(at: now) }.sorted { $0.id < $1.id }
     }
 
-    /// Places a filter: in the kernel first (a set element with its timeout), then the store.
-    public func place(_ request: FilterRequest, actor: String) async throws -> Filter {
-        try await exclusively { try await placeNow(request, actor: actor) }
+    /// Places a filter for an operator: in the kernel first (a set element with its timeout),
+    /// then the store, with an entry in the VM's abuse case; with `notify`, the tenant (and the
+    /// webhook) are sent a notice about it.
+    public func place(_ request: FilterRequest, actor: String, notify: Bool = false) async throws -> Filter {
+        try await exclusively {
+            guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
+            var report = CaseReport(vm: vm.id, tenant: vm.tenant, entries: [])
+            if notify {
+                let now = clock()
+                let until = now.addingTimeInterval(request.expires.timeInterval)
+                let content = NoticeContent(vm: vm.id, tenant: vm.tenant, signal: "operator", response: "filter", detectedAt: now,
+                                            until: until, summary: request.reason, evidence: [],
+                                            actions: ["\(request.scope) until \(until.formatted(.iso8601))"])
+                report.notices = notices.drafts(for: vm, content: content)
+            }
+            return try await placeNow([request], actor: actor, report: report).filters[0]
+        }
     }
 
-    private func placeNow(_ request: FilterRequest, actor: String) async throws -> Filter {
+    /// Places filters on one VM in one kernel transaction, and appends `report` (with a
+    /// `filter_placed` entry per filter) to the VM's case in the same store transaction.
+    public func place(_ requests: [FilterRequest], actor: String, report: CaseReport) async throws -> (filters: [Filter], case: AbuseCase?) {
+        try await exclusively { try await placeNow(requests, actor: actor, report: report) }
+    }
+
+    private func placeNow(_ requests: [FilterRequest], actor: String, report: CaseReport) async throws -> (filters: [Filter], case: AbuseCase?) {
         let now = clock()
-        guard let vm = registered(request.vm) else { throw NotFound(kind: "VM", id: request.vm.value) }
-        let id = "flt-" + UUID().uuidString.prefix(8).lowercased()
-        let filter = try request.place(by: actor, id: id, now: now)
-        let next = storedFilters + [filter]
-        try await commit(state(filters: next), changed: [vm.id]) { try store.add(filter, actor: actor, at: now) }
+        guard let vm = registered(report.vm), requests.allSatisfy({ $0.vm == vm.id }) else {
+            throw NotFound(kind: "VM", id: report.vm.value)
+        }
+        var placed: [Filter] = []
+        for request in requests {
+            placed.append(try request.place(by: actor, id: "flt-" + UUID().uuidString.prefix(8).lowercased(), now: now))
+        }
+        var report = report
+        report.entries += placed.map { filter in
+            CaseEvidence(at: now, kind: .filterPlaced, actor: actor,
+                         summary: "\(filter.id): \(filter.scope) until \(filter.expiresAt.formatted(.iso8601))",
+                         details: ["reason: \(filter.reason)"])
+        }
+        let next = storedFilters + placed
+        let recorded = try await commit(state(filters: next), changed: [vm.id]) {
+            try store.add(placed, report: report, actor: actor, at: now)
+        }
         storedFilters = next
-        return filter
+        return (placed, recorded)
     }
 
     public func lift(_ id: String, actor: String) async throws -> Filter {
@@ -361,12 +400,31 @@ public actor PolicyEngine {
         return (drops, rejected)
     }
 
+    static func setFillText(_ fill: [SetFill]) -> String {
+        guard !fill.isEmpty else { return "" }
+        var out = "# HELP portcullis_set_elements Elements in the abuse detector's dynamic sets (a full set stops adding).\n"
+        out += "# TYPE portcullis_set_elements gauge\n"
+        for item in fill {
+            out += "portcullis_set_elements{family=\"\(item.family)\",set=\"\(item.set)\"} \(item.elements)\n"
+        }
+        out += "# HELP portcullis_set_size The size each of those sets was created with.\n# TYPE portcullis_set_size gauge\n"
+        for item in fill {
+            out += "portcullis_set_size{family=\"\(item.family)\",set=\"\(item.set)\"} \(item.size)\n"
+        }
+        return out
+    }
+
+    /// The scan detector's first contacts of one VM (evidence for its case).
+    public func firstContacts(of vm: VM) async -> [FirstContact] {
+        await kernel.firstContacts(interface: vm.interface.name)
+    }
+
     /// Prometheus text exposition.
     public func metrics() async throws -> String {
         let state = state()
         let samples = await kernel.samples()
         return MetricsRenderer.render(state: state, samples: samples) + smtpCounters.prometheusText()
-            + abuseCounters.prometheusText()
+            + abuseCounters.prometheusText() + Self.setFillText(await kernel.dynamicSetFill())
     }
 }
 

@@ -243,6 +243,40 @@ extension Enforcer: KernelEnforcing {
 
     public func listing() async -> String? { currentListing() }
 
+    /// Counts the scan detector's set elements (a listing of at most 65,536 elements per set:
+    /// done when metrics are scraped, not per packet or per offence).
+    public func dynamicSetFill() async -> [SetFill] {
+        var fill: [SetFill] = []
+        for family in [NftFamily.bridge, .inet] {
+            for set in ScanDetection.setNames {
+                guard let text = try? nft.run("list set \(family.rawValue) \(tableName) \(set)", json: true) else { continue }
+                var snapshot = KernelSnapshot()
+                snapshot.absorb(json: text)
+                fill.append(SetFill(family: family.rawValue, set: set, elements: snapshot.elementCounts[SetRef(family, set)] ?? 0,
+                                    size: ScanDetection.setSize))
+            }
+        }
+        return fill
+    }
+
+    /// Reads the scan detector's first-contact sets (bridge and inet, both address families)
+    /// for one interface. The sets hold at most 65,536 elements each, so this is a bounded
+    /// read, done once per scan offence, never per packet.
+    public func firstContacts(interface: String) async -> [FirstContact] {
+        let now = Date()
+        var contacts: [FirstContact] = []
+        for family in [NftFamily.bridge, .inet] {
+            for set in ["scan_seen4", "scan_seen6"] {
+                guard let text = try? nft.run("list set \(family.rawValue) \(tableName) \(set)", json: true) else { continue }
+                for (name, address, port, timeout, expires) in KernelSnapshot.contacts(in: text) where name == interface {
+                    contacts.append(FirstContact(address: address, port: port,
+                                                 lastSeen: Date(timeIntervalSince1970: (now.timeIntervalSince1970 - (timeout - expires)).rounded())))
+                }
+            }
+        }
+        return contacts.sorted { ($0.lastSeen, $0.address, $0.port) < ($1.lastSeen, $1.address, $1.port) }
+    }
+
     public func samples() async -> KernelSamples {
         let counters = counters()
         return KernelSamples(

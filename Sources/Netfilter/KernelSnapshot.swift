@@ -65,6 +65,24 @@ struct KernelSnapshot {
         return result
     }
 
+    /// Elements of a first-contact set: interface, address, port, and the element's timeout
+    /// and seconds left (so the last packet was `timeout - expires` seconds ago).
+    static func contacts(in text: String) -> [(name: String, address: String, port: Int, timeout: Double, expires: Double)] {
+        var result: [(String, String, Int, Double, Double)] = []
+        for object in objects(in: text) {
+            guard let set = object["set"] as? [String: Any], let elements = set["elem"] as? [Any] else { continue }
+            let setTimeout = (set["timeout"] as? Double) ?? (set["timeout"] as? Int).map(Double.init) ?? 0
+            for element in elements {
+                guard let elem = (element as? [String: Any])?["elem"] as? [String: Any],
+                      let parts = (elem["val"] as? [String: Any])?["concat"] as? [Any], parts.count == 3,
+                      let name = parts[0] as? String, let address = parts[1] as? String, let port = parts[2] as? Int else { continue }
+                let timeout = (elem["timeout"] as? Double) ?? (elem["timeout"] as? Int).map(Double.init) ?? setTimeout
+                result.append((name, address, port, timeout, expires(element) ?? timeout))
+            }
+        }
+        return result
+    }
+
     static func objects(in text: String) -> [[String: Any]] {
         var result: [[String: Any]] = []
         for line in text.split(separator: "\n") where line.hasPrefix("{") {

@@ -4,18 +4,36 @@ import Foundation
 public enum AbuseSignal: String, Hashable, Sendable, Codable, CaseIterable {
     /// Many ports of one host (vertical) or one port of many hosts (horizontal), first contacts only.
     case portScan = "port_scan"
+    /// TCP SYNs at a rate no client makes (an outbound SYN flood).
+    case synFlood = "syn_flood"
     /// Traffic from addresses the VM does not own (the anti-spoofing drops).
     case spoofing
-    /// More mail than a tenant's own mail server plausibly sends (recipients per hour through the relay).
-    case smtpVolume = "smtp_volume"
+    /// More recipients through the relay than a tenant's own mail server plausibly sends.
+    case smtpRecipients = "smtp_recipients"
+    /// Many recipients refused by the receiving servers (guessed or harvested addresses).
+    case smtpRejections = "smtp_rejections"
+    /// Mail to very many distinct recipient domains.
+    case smtpDomains = "smtp_domains"
+    /// Connections to very many distinct mail servers.
+    case smtpDestinations = "smtp_destinations"
     /// Attempts to reach 25/465/587 while restricted, far beyond a misconfigured client's retries.
     case restrictedSMTPAttempts = "restricted_smtp_attempts"
+}
+
+extension AbuseSignal {
+    /// The mail signals, answered by blocking the mail ports rather than all traffic.
+    public var isAboutMail: Bool { ![.portScan, .synFlood, .spoofing].contains(self) }
+
+    /// SMTP, submission with implicit TLS, and submission: what "block SMTP" closes.
+    public static let mailPorts: [Port] = [Port(25)!, Port(465)!, Port(587)!]
 }
 
 /// The rungs of the response ladder, mildest first.
 public enum AbuseResponse: String, Hashable, Sendable, Codable, CaseIterable, Comparable {
     /// Open or extend a case; no traffic is touched.
     case observe
+    /// Slow the VM down: new outbound connections and UDP packets over `abuse.throttle`'s rates are dropped.
+    case throttle
     /// Block the protocol/port the signal is about (SMTP for spam, everything new outbound for scans).
     case blockPort = "block_port"
     /// All outbound traffic blocked (an operator allowlist of destinations may stay open).
@@ -100,13 +118,21 @@ public struct AbuseLadder: Hashable, Sendable {
     public static let defaultRungs: [AbuseSignal: AbuseRung] = [
         .portScan: AbuseRung(response: .blockPort, baseDuration: .init(seconds: 900), maxDuration: .init(seconds: 86_400),
                              decay: .init(seconds: 86_400)),
-        .smtpVolume: AbuseRung(response: .blockPort, baseDuration: .init(seconds: 3600), maxDuration: .init(seconds: 7 * 86_400),
-                               decay: .init(seconds: 86_400)),
+        .synFlood: AbuseRung(response: .blockPort, baseDuration: .init(seconds: 900), maxDuration: .init(seconds: 86_400),
+                             decay: .init(seconds: 86_400)),
+        .smtpRecipients: smtpRung,
+        .smtpRejections: smtpRung,
+        .smtpDomains: smtpRung,
+        .smtpDestinations: smtpRung,
         .restrictedSMTPAttempts: AbuseRung(response: .observe, baseDuration: .init(seconds: 900), maxDuration: .init(seconds: 86_400),
                                            decay: .init(seconds: 86_400)),
         .spoofing: AbuseRung(response: .suspend, baseDuration: .init(seconds: 3600), maxDuration: .init(seconds: 7 * 86_400),
                              decay: .init(seconds: 7 * 86_400)),
     ]
+
+    /// Spam: mail blocked for an hour, doubling up to a week, one offence forgiven per day.
+    static let smtpRung = AbuseRung(response: .blockPort, baseDuration: .init(seconds: 3600),
+                                    maxDuration: .init(seconds: 7 * 86_400), decay: .init(seconds: 86_400))
 
     public func decide(_ signal: AbuseSignal, vm: VMID, tenant: TenantID, history: OffenceHistory?, now: Date) -> AbuseDecision {
         let rung = rungs[signal] ?? AbuseRung(response: .observe, baseDuration: .init(seconds: 60), maxDuration: .init(seconds: 60),

@@ -13,10 +13,21 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     /// How often the daemon reads the kernel's counters for these two signals.
     public let counterInterval: PolicyDuration
     public let ladder: AbuseLadder
+    /// Spam signals from the SMTP relay's transaction records; nil when `smtp.enabled` is false.
+    public let smtp: SMTPAbuseThresholds?
+    /// Destinations a quarantined VM may still reach (`quarantine` response).
+    public let quarantineAllow: [QuarantineDestination]
+    /// What a throttled VM keeps (`throttle` response).
+    public let throttle: ThrottleRates
 
     public init(scanDetection: ScanDetection? = ScanDetection(), spoofedPackets: Int = 10, restrictedAttempts: Int = 100,
-                counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder()) {
+                counterInterval: PolicyDuration = .init(seconds: 2), ladder: AbuseLadder = AbuseLadder(),
+                smtp: SMTPAbuseThresholds? = SMTPAbuseThresholds(), quarantineAllow: [QuarantineDestination] = [],
+                throttle: ThrottleRates = ThrottleRates()) {
         self.scanDetection = scanDetection
+        self.quarantineAllow = quarantineAllow
+        self.throttle = throttle
+        self.smtp = smtp
         self.spoofedPackets = spoofedPackets
         self.restrictedAttempts = restrictedAttempts
         self.counterInterval = counterInterval
@@ -27,7 +38,8 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
     public static let spoofKinds: Set<String> = ["mac_source", "ipv4_source", "ipv6_source", "arp_mac", "arp_ip", "nd_target"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case responses, allowlist
+        case responses, allowlist, smtp, throttle
+        case quarantineAllow = "quarantine_allow"
         case portScan = "port_scan"
         case spoofedPackets = "spoofed_packets"
         case restrictedAttempts = "restricted_attempts"
@@ -41,6 +53,7 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
             case portsPerHost = "ports_per_host"
             case hostsPerPort = "hosts_per_port"
             case nflogGroup = "nflog_group"
+            case synFloodPerSecond = "syn_flood_per_second"
         }
         init(from decoder: any Decoder) throws {
             try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.port_scan")
@@ -57,7 +70,57 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
             detection = ScanDetection(portsPerHost: try count(.portsPerHost, d.portsPerHost),
                                       hostsPerPort: try count(.hostsPerPort, d.hostsPerPort),
                                       window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
-                                      nflogGroup: UInt16(group))
+                                      nflogGroup: UInt16(group),
+                                      synFloodPerSecond: try c.decodeNumberIfPresent(.synFloodPerSecond, in: 10...10_000_000,
+                                                                                     section: "abuse.port_scan") ?? d.synFloodPerSecond)
+        }
+    }
+
+    struct ThrottleSection: Decodable {
+        let rates: ThrottleRates
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case connectionsPerMinute = "connections_per_minute"
+            case udpPacketsPerSecond = "udp_packets_per_second"
+        }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.throttle")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = ThrottleRates()
+            rates = ThrottleRates(
+                connectionsPerMinute: try c.decodeNumberIfPresent(.connectionsPerMinute, in: 1...1_000_000, section: "abuse.throttle")
+                    ?? d.connectionsPerMinute,
+                udpPacketsPerSecond: try c.decodeNumberIfPresent(.udpPacketsPerSecond, in: 1...1_000_000, section: "abuse.throttle")
+                    ?? d.udpPacketsPerSecond)
+        }
+    }
+
+    struct SMTPSection: Decodable {
+        let thresholds: SMTPAbuseThresholds?
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, window, recipients, domains, destinations
+            case rejectedRatio = "rejected_ratio"
+            case minimumRejected = "minimum_rejected"
+        }
+        init(from decoder: any Decoder) throws {
+            try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "abuse.smtp")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true else {
+                thresholds = nil
+                return
+            }
+            let d = SMTPAbuseThresholds()
+            let ratio = try c.decodeIfPresent(Double.self, forKey: .rejectedRatio) ?? d.rejectedRatio
+            guard ratio > 0, ratio <= 1 else {
+                throw ValidationError(field: "abuse.smtp.rejected_ratio", value: String(ratio), problem: "expected a share above 0 and at most 1, e.g. 0.3")
+            }
+            func count(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+                try c.decodeNumberIfPresent(key, in: 1...10_000_000, section: "abuse.smtp") ?? fallback
+            }
+            thresholds = SMTPAbuseThresholds(window: try c.decodeIfPresent(PolicyDuration.self, forKey: .window) ?? d.window,
+                                             recipients: try count(.recipients, d.recipients), rejectedRatio: ratio,
+                                             minimumRejected: try count(.minimumRejected, d.minimumRejected),
+                                             domains: try count(.domains, d.domains),
+                                             destinations: try count(.destinations, d.destinations))
         }
     }
 
@@ -118,6 +181,9 @@ public struct AbuseSettings: Sendable, Hashable, Decodable {
         spoofedPackets = try c.decodePositive(.spoofedPackets, section: "abuse", default: defaults.spoofedPackets)
         restrictedAttempts = try c.decodePositive(.restrictedAttempts, section: "abuse", default: defaults.restrictedAttempts)
         counterInterval = try c.decodeIfPresent(PolicyDuration.self, forKey: .counterInterval) ?? defaults.counterInterval
+        quarantineAllow = try c.decodeIfPresent([QuarantineDestination].self, forKey: .quarantineAllow) ?? []
+        throttle = try c.decodeIfPresent(ThrottleSection.self, forKey: .throttle)?.rates ?? ThrottleRates()
+        smtp = try c.decodeIfPresent(SMTPSection.self, forKey: .smtp).map(\.thresholds) ?? SMTPAbuseThresholds()
         let allow = try c.decodeIfPresent(AllowlistSection.self, forKey: .allowlist)
         ladder = AbuseLadder(rungs: rungs, allowedVMs: Set(allow?.vms ?? []), allowedTenants: Set(allow?.tenants ?? []))
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the policy engine needs from the kernel side. The daemon plugs in the libnftables
 /// enforcer; API tests plug in a fake, so the HTTP layer is tested without root.
 public protocol KernelEnforcing: Sendable {
@@ -14,6 +16,45 @@ public protocol KernelEnforcing: Sendable {
     func listing() async -> String?
     /// Prometheus samples keyed by interface name (the engine maps them to VMs).
     func samples() async -> KernelSamples
+    /// The port-scan detector's memory of one interface: each host and port it opened a TCP
+    /// connection to within the window, with when it last tried. Evidence for a scan case.
+    func firstContacts(interface: String) async -> [FirstContact]
+    /// How full the detector's dynamic sets are: a full set silently stops adding.
+    func dynamicSetFill() async -> [SetFill]
+}
+
+extension KernelEnforcing {
+    public func firstContacts(interface: String) async -> [FirstContact] { [] }
+    public func dynamicSetFill() async -> [SetFill] { [] }
+}
+
+/// Elements in one dynamic set of one table, against its size.
+public struct SetFill: Hashable, Sendable {
+    public let family: String
+    public let set: String
+    public let elements: Int
+    public let size: Int
+
+    public init(family: String, set: String, elements: Int, size: Int) {
+        self.family = family
+        self.set = set
+        self.elements = elements
+        self.size = size
+    }
+}
+
+/// A TCP first contact the kernel remembers (see `ScanDetection`).
+public struct FirstContact: Hashable, Sendable {
+    public let address: String
+    public let port: Int
+    /// When the VM last sent a SYN to it (to the second).
+    public let lastSeen: Date
+
+    public init(address: String, port: Int, lastSeen: Date) {
+        self.address = address
+        self.port = port
+        self.lastSeen = lastSeen
+    }
 }
 
 public struct KernelSamples: Sendable {

@@ -88,6 +88,8 @@ public struct SMTPLogEntry: Hashable, Sendable, Codable {
     public var recipientDomains: [String]
     /// RCPTs the relay refused itself because of the per-message recipient limit.
     public var recipientsRefusedByLimit: Int
+    /// RCPTs the upstream did not accept (refused, or unanswered when the transaction ended).
+    public var recipientsRefusedByUpstream: Int
     /// Octets of message text received from the VM.
     public var sizeBytes: Int
     /// TLS between the VM and the relay; nil for plain text.
@@ -104,7 +106,7 @@ public struct SMTPLogEntry: Hashable, Sendable, Codable {
     public init(time: Date, vm: VMID, tenant: TenantID, client: IPAddress, destination: IPAddress,
                 destinationPort: Port, upstreamGreetingDomain: String? = nil, ehloName: String? = nil,
                 sender: String, recipientCount: Int = 0, recipientDomains: [String] = [],
-                recipientsRefusedByLimit: Int = 0, sizeBytes: Int = 0, clientTLS: TLS? = nil,
+                recipientsRefusedByLimit: Int = 0, recipientsRefusedByUpstream: Int = 0, sizeBytes: Int = 0, clientTLS: TLS? = nil,
                 upstreamTLS: TLS? = nil, upstreamReply: Reply? = nil, verdict: Verdict,
                 durationMilliseconds: Int) {
         self.time = time
@@ -119,6 +121,7 @@ public struct SMTPLogEntry: Hashable, Sendable, Codable {
         self.recipientCount = recipientCount
         self.recipientDomains = recipientDomains
         self.recipientsRefusedByLimit = recipientsRefusedByLimit
+        self.recipientsRefusedByUpstream = recipientsRefusedByUpstream
         self.sizeBytes = sizeBytes
         self.clientTLS = clientTLS
         self.upstreamTLS = upstreamTLS
@@ -135,6 +138,7 @@ public struct SMTPLogEntry: Hashable, Sendable, Codable {
         case recipientCount = "recipient_count"
         case recipientDomains = "recipient_domains"
         case recipientsRefusedByLimit = "recipients_refused_by_limit"
+        case recipientsRefusedByUpstream = "recipients_refused_by_upstream"
         case sizeBytes = "size_bytes"
         case clientTLS = "client_tls"
         case upstreamTLS = "upstream_tls"

@@ -11,9 +11,13 @@ public struct ScanDetection: Hashable, Sendable, Codable {
     public let window: PolicyDuration
     /// The NFLOG group the events go to.
     public let nflogGroup: UInt16
+    /// TCP SYNs a second (any destination, repeats included) past which a VM is flooding: a
+    /// SYN flood at one host and port makes no new first contacts, so the scan budgets miss it.
+    public let synFloodPerSecond: Int
 
     public init(portsPerHost: Int = 15, hostsPerPort: Int = 25, window: PolicyDuration = .init(seconds: 300),
-                nflogGroup: UInt16 = 2525) {
+                nflogGroup: UInt16 = 2525, synFloodPerSecond: Int = 1000) {
+        self.synFloodPerSecond = synFloodPerSecond
         self.portsPerHost = portsPerHost
         self.hostsPerPort = hostsPerPort
         self.window = window
@@ -25,6 +29,19 @@ public struct ScanDetection: Hashable, Sendable, Codable {
         max(1, Int((Double(count) * 60 / window.timeInterval).rounded()))
     }
 
+    /// Each VM's share of the first-contact memory: past this many first contacts a minute a
+    /// VM is reported as scanning (far above the per-host and per-port budgets anyway) and
+    /// its further first contacts are not remembered, so one VM holds at most about
+    /// `firstContactsPerMinute × window` elements and cannot fill the sets for the others.
+    public static let firstContactsPerMinute = 300
+
+    /// The dynamic sets of the detector and their size, for the fill-level metrics.
+    public static let setSize = 65_536
+    public static let setNames = ["scan_seen4", "scan_seen6", "scan_ports4", "scan_ports6", "scan_hosts", "scan_budget", "scan_logged",
+                                  "syn_rate", "syn_logged"]
+
     /// The NFLOG prefix of scan events (the daemon matches it).
     public static let logPrefix = "portcullis:port_scan"
+    /// The NFLOG prefix of SYN flood events.
+    public static let synFloodPrefix = "portcullis:syn_flood"
 }

@@ -14,9 +14,11 @@ public struct SiteConfig: Sendable, Decodable {
     public let smtp: SMTPSettings
     /// Abuse detection and the response ladder (the scan part is also in `policy.scanDetection`).
     public let abuse: AbuseSettings
+    /// Who hears about abuse actions (e-mail to tenants, the webhook), and the outbox's retries.
+    public let notices: NoticeSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case site, exemptions, store, api, reconcile, smtp, abuse
+        case site, exemptions, store, api, reconcile, smtp, abuse, notices
         case publicIPv4 = "public_ipv4"
         case restrictedPorts = "restricted_ports"
     }
@@ -68,6 +70,7 @@ public struct SiteConfig: Sendable, Decodable {
         _ = try parseIdentifier(site, field: "site")
         smtp = try c.decodeIfPresent(SMTPSettings.self, forKey: .smtp) ?? SMTPSettings()
         abuse = try c.decodeIfPresent(AbuseSettings.self, forKey: .abuse) ?? AbuseSettings()
+        notices = try c.decodeIfPresent(NoticeSettings.self, forKey: .notices) ?? NoticeSettings()
         let ports = try c.decodeIfPresent(RestrictedPorts.self, forKey: .restrictedPorts)?.tcp
             ?? [25, 465, 587].compactMap { Port($0) }
         policy = SitePolicy(
@@ -76,7 +79,9 @@ public struct SiteConfig: Sendable, Decodable {
             restrictedTCPPorts: PortSet(ports),
             exemptions: try c.decodeIfPresent(ExemptionPolicy.self, forKey: .exemptions) ?? ExemptionPolicy(),
             smtp: smtp.interception,
-            scanDetection: abuse.scanDetection
+            scanDetection: abuse.scanDetection,
+            quarantineAllow: abuse.quarantineAllow,
+            throttle: abuse.throttle
         )
         storePath = try c.decodeIfPresent(StoreSection.self, forKey: .store)?.sqlite ?? "/var/lib/portcullis/state.db"
         let api = try c.decodeIfPresent(APISection.self, forKey: .api)

@@ -11,15 +11,22 @@ public struct SitePolicy: Hashable, Sendable, Codable {
     public let smtp: SMTPInterception
     /// Port-scan detection in the kernel; nil: off.
     public let scanDetection: ScanDetection?
+    /// What a quarantined VM may still reach (`abuse.quarantine_allow`).
+    public let quarantineAllow: [QuarantineDestination]
+    /// The rates a throttled VM keeps (`abuse.throttle`).
+    public let throttle: ThrottleRates
 
     public init(site: String, publicIPv4: [IPv4Network], restrictedTCPPorts: PortSet, exemptions: ExemptionPolicy = .init(),
-                smtp: SMTPInterception = .init(), scanDetection: ScanDetection? = ScanDetection()) {
+                smtp: SMTPInterception = .init(), scanDetection: ScanDetection? = ScanDetection(),
+                quarantineAllow: [QuarantineDestination] = [], throttle: ThrottleRates = ThrottleRates()) {
         self.site = site
         self.publicIPv4 = publicIPv4
         self.restrictedTCPPorts = restrictedTCPPorts
         self.exemptions = exemptions
         self.smtp = smtp
         self.scanDetection = scanDetection
+        self.quarantineAllow = quarantineAllow
+        self.throttle = throttle
     }
 
     public func accessType(of vm: VM) -> AccessType {

@@ -156,6 +156,11 @@ public enum RulesetCompiler {
     /// far-side prefix, so that every set is a plain lookup.
     static func filterElement(_ filter: Filter, port interface: String) -> (set: String, key: String) {
         let direction = filter.direction == .outbound ? "out" : "in"
+        switch filter.effect {
+        case .quarantine: return ("out_quarantine", interface)
+        case .throttle: return ("out_throttle", interface)
+        case .block: break
+        }
         switch (filter.remote, filter.port) {
         case (nil, nil): return ("\(direction)_all", interface)
         case (nil, let port?): return ("\(direction)_port", "\(interface) . \(port)")
@@ -262,18 +267,41 @@ public enum RulesetCompiler {
     ]
 
     static let filterSetNames = FilterDirection.all.flatMap { d in ["filtered_\(d.name)"] + filterShapes.map { "\(d.name)_\($0.name)" } }
+        + ["out_quarantine", "out_throttle"]
 
     /// Every element has the filter's timeout: the kernel lifts it on time by itself.
-    static let filterSets = FilterDirection.all.map { d in
-        "    set filtered_\(d.name) { type ifname; flags timeout; }\n" + filterShapes.map { shape in
-            "    set \(d.name)_\(shape.name) { type \(shape.type); flags \(shape.interval ? "interval, " : "")timeout; }\n"
-        }.joined()
-    }.joined() + "\n"
+    static func filterSets(_ policy: SitePolicy) -> String {
+        FilterDirection.all.map { d in
+            "    set filtered_\(d.name) { type ifname; flags timeout; }\n" + filterShapes.map { shape in
+                "    set \(d.name)_\(shape.name) { type \(shape.type); flags \(shape.interval ? "interval, " : "")timeout; }\n"
+            }.joined()
+        }.joined() + "    set out_quarantine { type ifname; flags timeout; }\n" + quarantineAllowSets(policy)
+            + "    set out_throttle { type ifname; flags timeout; }\n"
+            + "    set throttle_tcp { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }\n"
+            + "    set throttle_udp { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }\n\n"
+    }
+
+    /// What quarantined VMs may still reach, from the site policy (a change is a new skeleton).
+    static func quarantineAllowSets(_ policy: SitePolicy) -> String {
+        var v4: [String] = []
+        var v6: [String] = []
+        for destination in policy.quarantineAllow {
+            switch destination.network {
+            case .v4(let net): v4.append("\(net) . \(destination.transport.rawValue) . \(destination.port)")
+            case .v6(let net): v6.append("\(net) . \(destination.transport.rawValue) . \(destination.port)")
+            }
+        }
+        func set(_ name: String, _ type: String, _ elements: [String]) -> String {
+            "    set \(name) { type \(type) . inet_proto . inet_service; flags interval; "
+                + (elements.isEmpty ? "" : "elements = { \(elements.joined(separator: ", ")) }; ") + "}\n"
+        }
+        return set("quarantine_allow4", "ipv4_addr", v4) + set("quarantine_allow6", "ipv6_addr", v6)
+    }
 
     /// Outbound filters run right after anti-spoofing (priority -340), before anything that
     /// diverts or relays the VM's traffic; inbound filters first in the forward chain, where
     /// the VM's interface is the output (`inboundFilterJump`).
-    static func filterChains() -> String {
+    static func filterChains(_ policy: SitePolicy) -> String {
         let hook = """
             chain outbound_filter_hook {
                 type filter hook prerouting priority -340; policy accept;
@@ -281,11 +309,29 @@ public enum RulesetCompiler {
             }
 
         """
-        return hook + FilterDirection.all.map { d in
+        // A quarantined VM's packets go on to the other filters only if they are for an
+        // allowed destination; anything else over IP is dropped (a packet without ports, such as
+        // ICMP, matches no allowed element). ARP is left to anti-spoofing.
+        let quarantine = """
+            chain quarantine {
+                ip daddr . meta l4proto . th dport @quarantine_allow4 return
+                ip6 daddr . meta l4proto . th dport @quarantine_allow6 return
+                meta protocol { ip, ip6 } goto drop_\(DropKind.quarantined)
+            }
+
+        """
+        return hook + quarantine + FilterDirection.all.map { d in
             let (i, far, drop) = (d.interface, d.far, "goto drop_\(d.drop)")
             let chain = d.name == "out" ? "outbound_filter" : "inbound_filter"
-            return """
-                chain \(chain) {
+            let tcp = "limit rate over \(policy.throttle.connectionsPerMinute)/minute burst \(policy.throttle.connectionsPerMinute) packets"
+            let udp = "limit rate over \(policy.throttle.udpPacketsPerSecond)/second burst \(policy.throttle.udpPacketsPerSecond) packets"
+            let first = d.name == "out" ? """
+                        iifname @out_quarantine jump quarantine
+                        tcp flags & (syn | ack) == syn iifname @out_throttle update @throttle_tcp { iifname \(tcp) } goto drop_\(DropKind.throttled)
+                        meta l4proto udp iifname @out_throttle update @throttle_udp { iifname \(udp) } goto drop_\(DropKind.throttled)
+
+                """ : ""
+            return "    chain \(chain) {\n" + first + """
                     \(i) @\(d.name)_all \(drop)
                     meta l4proto { tcp, udp } \(i) . th dport @\(d.name)_port \(drop)
                     \(i) . ip \(far) @\(d.name)_net4 \(drop)
@@ -306,14 +352,17 @@ public enum RulesetCompiler {
     /// goes blind for a VM that is still connecting.
     static func scanSets(_ policy: SitePolicy) -> String {
         guard let scan = policy.scanDetection else { return "" }
-        let window = "timeout \(scan.window); size 65536;"
+        let window = "timeout \(scan.window); size \(ScanDetection.setSize);"
         return """
               set scan_seen4 { type ifname . ipv4_addr . inet_service; flags dynamic, timeout; \(window) }
               set scan_seen6 { type ifname . ipv6_addr . inet_service; flags dynamic, timeout; \(window) }
               set scan_ports4 { type ifname . ipv4_addr; flags dynamic, timeout; \(window) }
               set scan_ports6 { type ifname . ipv6_addr; flags dynamic, timeout; \(window) }
               set scan_hosts { type ifname . inet_service; flags dynamic, timeout; \(window) }
-              set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size 65536; }
+              set scan_budget { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set syn_rate { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set syn_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
 
           """
     }
@@ -322,9 +371,10 @@ public enum RulesetCompiler {
         guard let scan = policy.scanDetection else { return "" }
         let ports = "limit rate over \(ScanDetection.perMinute(scan.portsPerHost, window: scan.window))/minute burst \(scan.portsPerHost) packets"
         let hosts = "limit rate over \(ScanDetection.perMinute(scan.hostsPerPort, window: scan.window))/minute burst \(scan.hostsPerPort) packets"
-        let fromVM = family == .bridge
-            ? "        tcp flags & (syn | ack) == syn iifname @vm_ports goto scan_watch\n        tcp flags & (syn | ack) == syn iifname @vm_bridge_mac goto scan_watch\n"
-            : "        tcp flags & (syn | ack) == syn iifname @vm_ports goto scan_watch\n"
+        let vmSets = family == .bridge ? ["vm_ports", "vm_bridge_mac"] : ["vm_ports"]
+        let flood = "update @syn_rate { iifname limit rate over \(scan.synFloodPerSecond)/second burst \(scan.synFloodPerSecond) packets } jump syn_flood_event"
+        let fromVM = vmSets.map { "        tcp flags & (syn | ack) == syn iifname @\($0) \(flood)\n" }.joined()
+            + vmSets.map { "        tcp flags & (syn | ack) == syn iifname @\($0) goto scan_watch\n" }.joined()
         return """
             chain scan_watch_hook {
                 type filter hook prerouting priority -330; policy accept;
@@ -333,6 +383,7 @@ public enum RulesetCompiler {
             chain scan_watch {
                 iifname . ip daddr . tcp dport @scan_seen4 return
                 iifname . ip6 daddr . tcp dport @scan_seen6 return
+                update @scan_budget { iifname limit rate over \(ScanDetection.firstContactsPerMinute)/minute burst \(ScanDetection.firstContactsPerMinute) packets } goto scan_event
                 update @scan_seen4 { iifname . ip daddr . tcp dport }
                 update @scan_seen6 { iifname . ip6 daddr . tcp dport }
                 update @scan_ports4 { iifname . ip daddr \(ports) } goto scan_event
@@ -342,6 +393,10 @@ public enum RulesetCompiler {
 
             chain scan_event {
                 update @scan_logged { iifname limit rate 2/second } counter log group \(scan.nflogGroup) prefix "\(ScanDetection.logPrefix) "
+            }
+
+            chain syn_flood_event {
+                update @syn_logged { iifname limit rate 2/second } counter log group \(scan.nflogGroup) prefix "\(ScanDetection.synFloodPrefix) "
             }
 
         """
@@ -592,7 +647,7 @@ public enum RulesetCompiler {
         """
         table bridge portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(scanSets(policy))\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets(policy))\(scanSets(policy))\(dropSet)    map vm_bridge_mac { type ifname : ether_addr; }
             map smtp_vm_mac { type ether_addr : ether_addr; }
 
             chain prerouting {
@@ -608,7 +663,7 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains())\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains(policy))\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
@@ -621,7 +676,7 @@ public enum RulesetCompiler {
         """
         table inet portcullis {
             comment "\(commentPlaceholder)"
-        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets)\(scanSets(policy))\(dropSet)
+        \(fingerprintChain)\(identitySets)\(ipv6Sets)\(restrictionSets)\(filterSets(policy))\(scanSets(policy))\(dropSet)
             chain prerouting {
                 type filter hook prerouting priority -350; policy accept;
         \(divertsToRefuse(policy) ? "        meta mark \(divertMark) reject with tcp reset\n" : "")        iifname @vm_misplaced \(drop(.wrongAttachment))
@@ -633,7 +688,7 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains())\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains(policy))\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }

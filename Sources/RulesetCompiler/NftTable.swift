@@ -55,6 +55,10 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
     case filteredOut = 14
     /// Traffic to the VM matching an inbound filter; counted by the outgoing interface.
     case filteredIn = 15
+    /// Traffic from a quarantined VM to a destination outside `abuse.quarantine_allow`.
+    case quarantined = 16
+    /// New connections or UDP packets from a throttled VM over the site's rates.
+    case throttled = 17
 
     public var description: String {
         switch self {
@@ -73,6 +77,8 @@ public enum DropKind: Int, Hashable, Sendable, CaseIterable, Codable, CustomStri
         case .smtpUndiverted: "smtp_undiverted"
         case .filteredOut: "filtered_out"
         case .filteredIn: "filtered_in"
+        case .quarantined: "quarantined"
+        case .throttled: "throttled"
         }
     }
 }

@@ -32,6 +32,7 @@ extension SMTPRelayedTransaction {
             recipientCount: record.recipientCount,
             recipientDomains: record.recipientDomains,
             recipientsRefusedByLimit: record.recipientsRefusedByLimit,
+            recipientsRefusedByUpstream: record.recipientsRefusedByUpstream,
             sizeBytes: record.sizeBytes,
             clientTLS: record.clientTLS.map { SMTPLogEntry.TLS(version: $0.version, cipher: $0.cipher) },
             upstreamTLS: record.upstreamTLS.map { SMTPLogEntry.TLS(version: $0.version, cipher: $0.cipher) },

@@ -66,6 +66,7 @@ extension SMTPSession {
         record(SMTPTransactionRecord(
             ehloName: ehloName, sender: current.sender, recipientCount: current.recipientsAccepted,
             recipientDomains: current.recipientDomains, recipientsRefusedByLimit: current.recipientsRefusedByLimit,
+            recipientsRefusedByUpstream: max(0, current.recipientsRelayed - current.recipientsAccepted),
             sizeBytes: current.sizeBytes, clientTLS: clientTLS, upstreamTLS: upstreamTLS, upstreamReply: upstreamReply,
             verdict: finalVerdict, startedAt: current.startedAt, endedAt: now
         ))

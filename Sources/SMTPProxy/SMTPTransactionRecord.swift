@@ -15,6 +15,9 @@ public struct SMTPTransactionRecord: Hashable, Sendable {
     public var recipientDomains: [String]
     /// RCPTs the relay refused itself because of the recipient limit.
     public var recipientsRefusedByLimit: Int
+    /// RCPTs passed upstream that the upstream did not accept (refused, or unanswered when
+    /// the transaction ended): the spam signal of guessed addresses.
+    public var recipientsRefusedByUpstream: Int
     /// Octets of message text received from the VM (dot-stuffed, CRLFs included, final dot excluded).
     public var sizeBytes: Int
     public var clientTLS: SMTPTLSInfo?
@@ -28,7 +31,7 @@ public struct SMTPTransactionRecord: Hashable, Sendable {
     public var endedAt: Date
 
     public init(ehloName: String?, sender: SMTPReversePath, recipientCount: Int = 0, recipientDomains: [String] = [],
-                recipientsRefusedByLimit: Int = 0, sizeBytes: Int = 0, clientTLS: SMTPTLSInfo? = nil,
+                recipientsRefusedByLimit: Int = 0, recipientsRefusedByUpstream: Int = 0, sizeBytes: Int = 0, clientTLS: SMTPTLSInfo? = nil,
                 upstreamTLS: SMTPTLSInfo? = nil, upstreamReply: SMTPReply? = nil, upstreamGreetingDomain: String? = nil,
                 verdict: Verdict, startedAt: Date, endedAt: Date) {
         self.ehloName = ehloName
@@ -36,6 +39,7 @@ public struct SMTPTransactionRecord: Hashable, Sendable {
         self.recipientCount = recipientCount
         self.recipientDomains = recipientDomains
         self.recipientsRefusedByLimit = recipientsRefusedByLimit
+        self.recipientsRefusedByUpstream = recipientsRefusedByUpstream
         self.sizeBytes = sizeBytes
         self.clientTLS = clientTLS
         self.upstreamTLS = upstreamTLS

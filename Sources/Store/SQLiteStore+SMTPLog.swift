@@ -44,6 +44,13 @@ extension SQLiteStore {
         }
     }
 
+    /// Registered after v5: migrations run in the order registered, and stores that ran v5 exist.
+    static func registerSMTPLogRefusalsMigration(in migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v6: smtp_log recipients refused by upstream") { db in
+            try db.execute(sql: "ALTER TABLE smtp_log ADD COLUMN recipients_refused_by_upstream INTEGER NOT NULL DEFAULT 0")
+        }
+    }
+
     /// Stores a batch of records in one write transaction: a busy relay finishes hundreds of
     /// transactions a second, and one commit (one fsync) per batch instead of per record is
     /// what keeps up. On any failure nothing of the batch is stored. Blocks while it writes:
@@ -57,8 +64,9 @@ extension SQLiteStore {
                     upstream_greeting_domain, ehlo_name, sender, recipient_count, recipient_domains,
                     recipients_refused_by_limit, size_bytes, client_tls_version, client_tls_cipher,
                     upstream_tls_version, upstream_tls_cipher, upstream_reply_code,
-                    upstream_reply_enhanced_code, upstream_reply_text, verdict, duration_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    upstream_reply_enhanced_code, upstream_reply_text, verdict, duration_ms,
+                    recipients_refused_by_upstream)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for entry in entries {
                 let domains = String(decoding: try domainsEncoder.encode(entry.recipientDomains), as: UTF8.self)
@@ -70,7 +78,7 @@ extension SQLiteStore {
                     entry.clientTLS?.version, entry.clientTLS?.cipher,
                     entry.upstreamTLS?.version, entry.upstreamTLS?.cipher,
                     entry.upstreamReply?.code, entry.upstreamReply?.enhancedCode, entry.upstreamReply?.text,
-                    entry.verdict.rawValue, entry.durationMilliseconds,
+                    entry.verdict.rawValue, entry.durationMilliseconds, entry.recipientsRefusedByUpstream,
                 ]
                 try insert.execute(arguments: StatementArguments(values))
             }
@@ -203,6 +211,7 @@ extension SQLiteStore {
             recipientCount: row["recipient_count"],
             recipientDomains: recipientDomains,
             recipientsRefusedByLimit: row["recipients_refused_by_limit"],
+            recipientsRefusedByUpstream: row["recipients_refused_by_upstream"],
             sizeBytes: row["size_bytes"],
             clientTLS: tls("client"),
             upstreamTLS: tls("upstream"),

@@ -66,6 +66,8 @@ public final class SQLiteStore: Sendable {
                 """)
         }
         registerOffenceMigration(in: &migrator)
+        registerCaseMigration(in: &migrator)
+        registerSMTPLogRefusalsMigration(in: &migrator)
         return migrator
     }
 
@@ -161,15 +163,33 @@ public final class SQLiteStore: Sendable {
     }
 
     public func add(_ filter: Filter, actor: String, at now: Date = Date()) throws {
+        try add([filter], actor: actor, at: now)
+    }
+
+    /// Stores filters placed together, and what they add to their VM's case (with its
+    /// notices), in one transaction.
+    @discardableResult
+    public func add(_ filters: [Filter], report: CaseReport? = nil, actor: String, at now: Date = Date()) throws -> AbuseCase? {
         try db.write { db in
-            try Self.insertTimed(db, .filter, filter, id: filter.id, vm: filter.vm, expiresAt: filter.expiresAt,
-                                 actor: actor, action: "place", at: now)
+            for filter in filters {
+                try Self.insertTimed(db, .filter, filter, id: filter.id, vm: filter.vm, expiresAt: filter.expiresAt,
+                                     actor: actor, action: "place", at: now)
+            }
+            return try report.map { try Self.record(db, $0, actor: actor, at: now).0 }
         }
     }
 
     @discardableResult
     public func liftFilter(_ id: String, actor: String, at now: Date = Date()) throws -> Filter {
-        try db.write { db in try Self.deleteTimed(db, .filter, id: id, actor: actor, action: "lift", at: now) }
+        try db.write { db in
+            let filter: Filter = try Self.deleteTimed(db, .filter, id: id, actor: actor, action: "lift", at: now)
+            if let tenant = try String.fetchOne(db, sql: "SELECT body FROM vm WHERE id = ?", arguments: [filter.vm.value])
+                .map({ (body: String) throws -> VM in try Self.decode(body) })?.tenant {
+                let entry = CaseEvidence(at: now, kind: .filterLifted, actor: actor, summary: "\(filter.id) lifted: \(filter.scope)")
+                try Self.record(db, CaseReport(vm: filter.vm, tenant: tenant, entries: [entry]), actor: actor, at: now)
+            }
+            return filter
+        }
     }
 
     /// Deletes filters whose time is up (the kernel lifted them already) and audits each.
@@ -251,20 +271,20 @@ public final class SQLiteStore: Sendable {
         try String.fetchAll(db, sql: "SELECT body FROM vm ORDER BY id").map(decode)
     }
 
-    private static func audit(_ db: Database, _ at: Date, _ actor: String, _ action: String, _ subject: String,
+    static func audit(_ db: Database, _ at: Date, _ actor: String, _ action: String, _ subject: String,
                               before: String?, after: String?) throws {
         try db.execute(sql: "INSERT INTO audit (at, actor, action, subject, before, after) VALUES (?, ?, ?, ?, ?, ?)",
                        arguments: [at.timeIntervalSince1970, actor, action, subject, before, after])
     }
 
-    private static func encode(_ value: some Encodable) throws -> String {
+    static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    private static func decode<T: Decodable>(_ body: String) throws -> T {
+    static func decode<T: Decodable>(_ body: String) throws -> T {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return try decoder.decode(T.self, from: Data(body.utf8))

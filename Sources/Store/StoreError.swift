@@ -26,3 +26,10 @@ public struct StoredRecordError: Error, CustomStringConvertible, Sendable {
         "the store's \(table).\(column) holds '\(value)': \(problem). Inspect the database with sqlite3; restore it from a backup if it is damaged"
     }
 }
+
+/// A change that contradicts the stored state (closing a closed case); the API maps this to 409.
+public struct StoreConflict: Error, CustomStringConvertible, Sendable {
+    public let problem: String
+    public init(problem: String) { self.problem = problem }
+    public var description: String { problem }
+}

@@ -22,10 +22,21 @@ struct FilterCommand: AsyncParsableCommand {
         @Option(help: "Only this TCP/UDP port: the destination port for out, the VM's own port for in.") var port: Int?
         @Option(help: "Only this far-side prefix: the source of inbound traffic, the destination of outbound (e.g. 198.51.100.0/24).")
         var source: String?
+        @Flag(help: "Quarantine: block everything outbound except the site's abuse.quarantine_allow destinations (with --direction out, no --port or --source).")
+        var quarantine = false
+        @Flag(help: "Throttle: drop the VM's new outbound connections and UDP packets over the site's abuse.throttle rates (with --direction out, no --port or --source).")
+        var throttle = false
+        @Flag(help: "Send the VM's contact (and the webhook) a notice about the filter, with the reason.")
+        var notify = false
         @Option(help: "Why (kept in the audit log).") var reason: String
         @Option(help: "How long, e.g. 30m, 2h, 7d (at most 90d).") var expires: String
         func run() async throws {
-            let body = FilterBody(vm: vm, direction: direction, port: port, remote: source, reason: reason, expires: expires)
+            if quarantine && throttle {
+                FileHandle.standardError.write(Data("error: give --quarantine or --throttle, not both\n".utf8))
+                throw ExitCode(2)
+            }
+            let body = FilterBody(vm: vm, direction: direction, port: port, remote: source, effect: quarantine ? "quarantine" : throttle ? "throttle" : nil, notify: notify ? true : nil,
+                                  reason: reason, expires: expires)
             try options.call("POST", "/v1/filters", body: body, as: Filter.self) { "placed \(describeFilter($0))" }
         }
     }

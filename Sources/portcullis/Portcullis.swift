@@ -9,7 +9,7 @@ struct Portcullis: AsyncParsableCommand {
         discussion: "`portcullis serve` runs the daemon; every other verb talks to it over its control socket.",
         subcommands: [
             Serve.self, VMCommand.self, ExemptionCommand.self, FilterCommand.self, Status.self, RulesetCommand.self,
-            Explain.self, Plan.self, Audit.self, SMTPCommand.self,
+            Explain.self, Plan.self, Audit.self, SMTPCommand.self, CaseCommand.self, NoticeCommand.self,
         ]
     )
 }

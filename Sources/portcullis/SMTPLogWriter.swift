@@ -29,18 +29,21 @@ final class SMTPLogWriter: Service, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Queues one finished transaction (any thread; never waits for the store).
-    func submit(_ transaction: SMTPRelayedTransaction) {
+    /// Queues one finished transaction (any thread; never waits for the store) and returns its
+    /// record (nil if it could not be made, which is logged).
+    @discardableResult
+    func submit(_ transaction: SMTPRelayedTransaction) -> SMTPLogEntry? {
         let entry: SMTPLogEntry
         do {
             entry = try transaction.logEntry()
         } catch {
             logger.error("SMTP transaction not logged: \(error)", metadata: ["vm": "\(transaction.vm)"])
-            return
+            return nil
         }
         lock.withLock {
             if queue.count < Self.backlog { queue.append(entry) } else { dropped += 1 }
         }
+        return entry
     }
 
     func run() async throws {

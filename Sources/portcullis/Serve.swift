@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Netfilter
+import Notices
 import PortcullisCore
 import RulesetCompiler
 import SMTPProxy
@@ -27,7 +28,8 @@ struct Serve: AsyncParsableCommand {
         raiseOpenFileLimit(logger: logger)
         let store = try SQLiteStore(path: site.storePath)
         let enforcer = Enforcer(logger: logger)
-        let engine = try PolicyEngine(policy: site.policy, store: store, kernel: enforcer, bridgeAddress: bridgeAddress)
+        let engine = try PolicyEngine(policy: site.policy, store: store, kernel: enforcer, notices: site.notices,
+                                      bridgeAddress: bridgeAddress)
         do {
             try await engine.start()
         } catch {
@@ -39,8 +41,11 @@ struct Serve: AsyncParsableCommand {
         try FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: site.apiSocket).deletingLastPathComponent().path, withIntermediateDirectories: true)
         let socketPath = site.apiSocket
+        let notices = noticeService(site: site, store: store, counters: engine.abuseCounters, logger: logger)
+        let composer = notices.composer
+        let preview: NoticeRendering = { notice in try composer.preview(notice) }
         let app = Application(
-            router: buildRouter(engine: engine),
+            router: buildRouter(engine: engine, renderNotice: preview),
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "portcullis"),
             onServerRunning: { _ in
                 // Root only: the socket can change the firewall.
@@ -52,19 +57,25 @@ struct Serve: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reconciler), .init(service: app)]
         if let tcp = site.apiTCP {
             let tcpApp = Application(
-                router: buildRouter(engine: engine, tokens: try loadTokens(path: tcp.tokensFile)),
+                router: buildRouter(engine: engine, tokens: try loadTokens(path: tcp.tokensFile), renderNotice: preview),
                 configuration: .init(address: .hostname(tcp.host, port: tcp.port), serverName: "portcullis"),
                 logger: logger
             )
             services.append(.init(service: tcpApp))
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
-        services.append(.init(service: AbuseService(engine: engine, store: store, settings: site.abuse, logger: logger)))
+        // The relay's records feed the spam detector through a bounded stream: the relay's event
+        // loops never wait for it (under a flood the oldest records are dropped, not the relay).
+        let relaying = site.policy.smtp.mode == .proxy
+        let (mail, mailFeed) = AsyncStream<SMTPLogEntry>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        services.append(.init(service: AbuseService(engine: engine, store: store, settings: site.abuse, notices: site.notices,
+                                                    smtpRecords: relaying ? mail : nil, logger: logger)))
+        services.append(.init(service: notices))
         // Always running, so the log's retention holds after a switch away from proxy mode too.
         // Registered before the relay: services stop in reverse order, so it flushes last.
         let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
         services.append(.init(service: log))
-        if site.policy.smtp.mode == .proxy {
+        if relaying {
             // A certificate problem must not take the firewall down: the relay runs without TLS.
             let tls: SMTPRelayTLS?
             do {
@@ -80,7 +91,7 @@ struct Serve: AsyncParsableCommand {
                 record: { transaction in
                     counters.count(vm: transaction.vm.vmID, verdict: transaction.record.verdict.rawValue,
                                    recipients: transaction.record.recipientCount, bytes: transaction.record.sizeBytes)
-                    log.submit(transaction)
+                    if let entry = log.submit(transaction) { mailFeed.yield(entry) }
                 },
                 logger: logger)))
         }
@@ -88,6 +99,49 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+}
+
+/// The notice outbox's sender as configured. A bad template or an unreadable webhook secret
+/// must not take the firewall down: the built-in template is used, and webhook notices wait
+/// (retried) until the secret is fixed and the daemon restarted.
+func noticeService(site: SiteConfig, store: SQLiteStore, counters: AbuseCounters, logger: Logger) -> NoticeService {
+    let settings = site.notices
+    var template = NoticeTemplate.defaultTenantNotice
+    if let path = settings.email?.templatePath {
+        do {
+            template = try NoticeTemplate(contentsOfFile: path)
+        } catch {
+            logger.critical("notice template not usable, the built-in text is sent instead: \(error)")
+        }
+    }
+    var submitter: SMTPSubmitter?
+    if let email = settings.email {
+        do {
+            let tls: SMTPSubmissionTLS = switch email.tls {
+            case .off: .off
+            case .opportunistic: .opportunistic
+            case .required: .required
+            }
+            submitter = SMTPSubmitter(smarthost: try SMTPSmarthost(
+                host: email.relayHost, port: email.relayPort, tls: tls, verify: email.verifyCertificate,
+                heloName: email.heloName ?? ProcessInfo.processInfo.hostName))
+        } catch {
+            logger.critical("notice e-mail is off: \(error)")
+        }
+    }
+    var poster: WebhookPoster?
+    var problem: String?
+    if let webhook = settings.webhook {
+        do {
+            let secret = try String(contentsOfFile: webhook.secretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            poster = try WebhookPoster(url: webhook.url.absoluteString, secret: secret, verify: webhook.verifyCertificate)
+        } catch {
+            problem = "the webhook secret \(webhook.secretFile) cannot be used (\(error)); fix it and restart the daemon"
+            logger.critical("webhook notices wait: \(problem!)")
+        }
+    }
+    return NoticeService(store: store, settings: settings, composer: NoticeComposer(settings: settings, template: template),
+                         submitter: submitter, poster: poster, webhookProblem: problem, counters: counters, logger: logger)
 }
 
 /// The relay's STARTTLS as configured: nil for `off`; for `terminate`, the operator's PEM pair or

@@ -9,7 +9,9 @@ import RulesetCompiler
 @Suite struct NftablesTests {
     static func state(_ count: Int) -> DesiredState {
         let policy = SitePolicy(site: "t", publicIPv4: [try! IPv4Network(parsing: "203.0.113.0/24")],
-                                restrictedTCPPorts: PortSet([25, 465, 587].compactMap { Port($0) }))
+                                restrictedTCPPorts: PortSet([25, 465, 587].compactMap { Port($0) }),
+                                quarantineAllow: ["192.0.2.53 udp 53", "192.0.2.53 tcp 53", "198.51.100.0/24 tcp 443",
+                                                  "2001:db8:53::/48 udp 53"].map { try! QuarantineDestination(parsing: $0) })
         let vms = (0..<count).map { i in
             try! VM(id: "vm\(i)", tenant: "t", contact: nil, interface: "tap\(i)", mac: String(format: "02:00:00:00:%02x:%02x", i >> 8, i & 0xff),
                     ipv4: [i % 2 == 0 ? "203.0.113.\(i % 250 + 1)" : "100.64.\(i >> 8).\(i & 0xff)"],
@@ -31,7 +33,11 @@ import RulesetCompiler
                    remote: shape.2.map { try! IPNetwork(parsing: $0) }, reason: "r", placedBy: "t", placedAt: now,
                    expiresAt: now.addingTimeInterval(600 + Double(i)))
         }
-        return DesiredState(policy: policy, vms: vms, exemptions: [exemption], filters: filters, now: now)
+        let quarantine = Filter(id: "fq", vm: vms[0].id, direction: .outbound, port: nil, remote: nil, effect: .quarantine,
+                                reason: "r", placedBy: "t", placedAt: now, expiresAt: now.addingTimeInterval(900))
+        let throttle = Filter(id: "ft", vm: vms[1].id, direction: .outbound, port: nil, remote: nil, effect: .throttle,
+                              reason: "r", placedBy: "t", placedAt: now, expiresAt: now.addingTimeInterval(900))
+        return DesiredState(policy: policy, vms: vms, exemptions: [exemption], filters: filters + [quarantine, throttle], now: now)
     }
 
     @Test func compiledRulesetIsAcceptedByLibnftables() throws {

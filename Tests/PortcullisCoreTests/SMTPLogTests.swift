@@ -59,7 +59,7 @@ import Testing
         let object = try JSONSerialization.jsonObject(with: try encoder.encode(entry)) as? [String: Any] ?? [:]
         #expect(Set(object.keys) == ["time", "vm", "tenant", "client", "destination", "destination_port",
                                      "upstream_greeting_domain", "ehlo_name", "sender", "recipient_count",
-                                     "recipient_domains", "recipients_refused_by_limit", "size_bytes", "client_tls",
+                                     "recipient_domains", "recipients_refused_by_limit", "recipients_refused_by_upstream", "size_bytes", "client_tls",
                                      "upstream_reply", "verdict", "duration_ms"])
         #expect(object["verdict"] as? String == "rejectedByUpstream")
         #expect((object["upstream_reply"] as? [String: Any])?["enhanced_code"] as? String == "5.7.1")

@@ -23,7 +23,7 @@ import Store
             client: try IPAddress(parsing: "2001:db8:2::10"), destination: try IPAddress(parsing: "2001:db8:ff::25"),
             destinationPort: Port(587)!, upstreamGreetingDomain: "mx1.example.org", ehloName: "web1.acme.example",
             sender: "news@acme.example", recipientCount: 3, recipientDomains: ["example.org", "example.net", "quo\"te.example"],
-            recipientsRefusedByLimit: 2, sizeBytes: 48_213,
+            recipientsRefusedByLimit: 2, recipientsRefusedByUpstream: 3, sizeBytes: 48_213,
             clientTLS: .init(version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384"),
             upstreamTLS: .init(version: "TLSv1.2", cipher: "ECDHE-RSA-AES128-GCM-SHA256"),
             upstreamReply: .init(code: 250, enhancedCode: "2.0.0", text: "Ok: queued as 4F2A1"),

@@ -74,7 +74,8 @@ import Store
         try store.removeVM(vm.id, actor: "cli:carol", at: now)
         #expect(try store.filters().isEmpty)
         let actions = try store.auditLog().map(\.action)
-        #expect(actions.prefix(4) == ["vm.remove", "filter.remove", "filter.expire", "filter.lift"])
+        // A lift is an action on the VM: it opens a case (there was none), after the lift itself.
+        #expect(actions.prefix(5) == ["vm.remove", "filter.remove", "filter.expire", "case.open", "filter.lift"])
         #expect(actions.filter { $0 == "filter.place" }.count == 3)
         #expect(throws: NotFound.self) { try store.liftFilter("flt-none", actor: "a") }
     }
@@ -117,5 +118,78 @@ import Store
         #expect(histories[vm.id]?[.spoofing]?.count == 1)
         try store.removeVM(vm.id, actor: "a", at: at)
         #expect(try store.offenceHistories().isEmpty)
+    }
+}
+
+/// Cases and the notice outbox: one open case per VM, extended by every action; notices
+/// written with their action and kept until delivered or given up on.
+@Suite struct CaseStoreTests {
+    let vm = try! VM(id: "web1", tenant: "acme", contact: "ops@acme.example", interface: "tap1", mac: "02:00:00:00:00:01",
+                     ipv4: ["203.0.113.10"], ipv6: [], allowedSources: [])
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func report(_ summary: String, notices: Int = 0) -> CaseReport {
+        let content = NoticeContent(vm: vm.id, tenant: vm.tenant, signal: "spoofing", response: "suspend", detectedAt: now,
+                                    until: now.addingTimeInterval(3600), summary: summary, evidence: ["ipv4_source: 12"], actions: [])
+        return CaseReport(vm: vm.id, tenant: vm.tenant, signal: .spoofing,
+                          entries: [CaseEvidence(at: now, kind: .detection, actor: "detector:spoofing", summary: summary)],
+                          notices: (0..<notices).map { _ in NoticeDraft(channel: .email, recipient: "ops@acme.example", content: content) })
+    }
+
+    @Test func actionsExtendTheOpenCaseUntilItIsClosed() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "a", at: now)
+        let (first, _) = try store.record(report("one"), actor: "detector:spoofing", at: now)
+        let (same, _) = try store.record(report("two"), actor: "detector:spoofing", at: now.addingTimeInterval(5))
+        #expect(same.id == first.id && same.evidenceCount == 2 && same.signals == ["spoofing"])
+        let closed = try store.closeCase(first.id, resolution: "tenant cleaned the VM", actor: "cli:alice", at: now.addingTimeInterval(60))
+        #expect(closed.status == .closed && closed.closedBy == "cli:alice")
+        #expect(throws: StoreConflict.self) { try store.closeCase(first.id, resolution: "again", actor: "cli:alice") }
+        let (next, _) = try store.record(report("three"), actor: "detector:spoofing", at: now.addingTimeInterval(120))
+        #expect(next.id != first.id)
+        #expect(try store.cases(status: .open).map(\.id) == [next.id])
+        #expect(try store.cases(vm: vm.id).count == 2)
+        #expect(try store.abuseCase(first.id).evidence.map(\.summary) == ["one", "two"])
+        #expect(try store.auditLog().map(\.action).filter { $0.hasPrefix("case.") } == ["case.open", "case.close", "case.open"])
+    }
+
+    @Test func filtersAndTheirCaseEntryAreOneTransaction() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "a", at: now)
+        let filter = Filter(id: "flt-1", vm: vm.id, direction: .outbound, port: nil, remote: nil, reason: "r",
+                            placedBy: "detector:spoofing", placedAt: now, expiresAt: now.addingTimeInterval(60))
+        // A filter for an unknown VM fails, and takes its case entry and notices with it.
+        let stranger = Filter(id: "flt-2", vm: try VMID(parsing: "ghost"), direction: .outbound, port: nil, remote: nil, reason: "r",
+                              placedBy: "x", placedAt: now, expiresAt: now.addingTimeInterval(60))
+        #expect(throws: NotFound.self) { try store.add([stranger], report: report("ghost", notices: 1), actor: "x", at: now) }
+        #expect(try store.cases().isEmpty && store.notices().isEmpty)
+        let recorded = try store.add([filter], report: report("real", notices: 1), actor: "detector:spoofing", at: now)
+        #expect(recorded?.evidenceCount == 2)  // the detection and the notice entry
+        #expect(try store.notices().count == 1)
+        try store.liftFilter("flt-1", actor: "cli:bob", at: now.addingTimeInterval(10))
+        #expect(try store.abuseCase(recorded!.id).evidence.last?.kind == .filterLifted)
+    }
+
+    @Test func noticesWaitUntilDueAndEndDeliveredOrFailed() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try store.add(vm, actor: "a", at: now)
+        let (item, queued) = try store.record(report("x", notices: 2), actor: "detector:spoofing", at: now)
+        #expect(try store.dueNotices(at: now).count == 2)
+        var first = queued[0]
+        first.attempts = 1
+        first.nextAttemptAt = now.addingTimeInterval(30)
+        first.lastResult = "connection refused"
+        try store.updateNotice(first, at: now)
+        #expect(try store.dueNotices(at: now).map(\.id) == [queued[1].id])
+        #expect(try store.nextNoticeDue() == now)
+        var second = queued[1]
+        second.attempts = 1
+        second.status = .delivered
+        second.deliveredAt = now
+        second.lastResult = "250 2.0.0 queued"
+        try store.updateNotice(second, at: now)
+        #expect(try store.dueNotices(at: now.addingTimeInterval(31)).map(\.id) == [first.id])
+        #expect(try store.notices(status: .delivered).map(\.id) == [second.id])
+        #expect(try store.abuseCase(item.id).evidence.last?.summary.contains("delivered") == true)
     }
 }

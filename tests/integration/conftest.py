@@ -46,6 +46,7 @@ api: {{ socket: {self.socket}, tcp: {{ listen: "127.0.0.1:8787", tokens_file: {t
 reconcile: {{ interval: 1s }}
 smtp: {self.SMTP}
 abuse: {self.ABUSE}
+notices: {self.notices_config()}
 """)
 
     # --- the daemon -------------------------------------------------------
@@ -99,12 +100,38 @@ abuse: {self.ABUSE}
         self.config.write_text("\n".join(lines) + "\n")
         self.start_daemon()
 
+    # --- notices ------------------------------------------------------------
+    WEBHOOK_SECRET = "lab-webhook-secret-0123456789abcdef"
+
+    def notices_config(self):
+        secret = self.run_dir / "webhook.secret"
+        secret.write_text(self.WEBHOOK_SECRET + "\n")
+        secret.chmod(0o600)
+        return ("{ provider_name: Lab Hosting, support_contact: abuse@lab.example, "
+                "email: { relay: \"203.0.113.1:2525\", from: abuse@lab.example, tls: required, verify_certificate: false }, "
+                f"webhook: {{ url: \"http://203.0.113.1:8088/hook\", secret_file: {secret} }}, "
+                "retry: { first: 1s, max: 2s, give_up: 1h } }")
+
+    def notice_mails(self):
+        """Every notice e-mail the lab's smarthost accepted: envelope plus text as 'data'."""
+        found = []
+        for envelope in sorted((self.run_dir / "notices").glob("*.json"), key=lambda p: int(p.stem)):
+            item = json.loads(envelope.read_text())
+            item["data"] = envelope.with_suffix(".eml").read_bytes()
+            found.append(item)
+        return found
+
+    def webhook_calls(self):
+        return [json.loads(p.read_text()) for p in sorted((self.run_dir / "webhook").glob("*.json"), key=lambda p: int(p.stem))]
+
     # --- SMTP ---------------------------------------------------------------
     SMTP = "{ mode: proxy, listen_port: 10025 }"
     # Port-scan filters start at 6 s so that expiry fits in a test. Spoofing never suspends in
     # the lab's ordinary runs (its spoofing tests send spoofed frames on purpose); the
     # suspension test lowers the threshold.
-    ABUSE = "{ spoofed_packets: 100000, responses: { port_scan: { base: 6s, max: 1h, decay: 1d } } }"
+    ABUSE = ("{ spoofed_packets: 100000, responses: { port_scan: { base: 6s, max: 1h, decay: 1d } }, "
+             "quarantine_allow: [\"203.0.113.1 tcp 443\", \"2001:db8:1::1 tcp 443\"], "
+             "throttle: { connections_per_minute: 10, udp_packets_per_second: 50 } }")
 
     @property
     def mx_store(self):

@@ -91,3 +91,46 @@ def test_filter_holds_and_expires_while_the_daemon_is_down(lab):
 def test_bad_filter_names_the_field(lab):
     result = lab.cli("filter", "add", "pub", "--direction", "sideways", "--reason", "x", "--expires", "1h", check=False)
     assert result.returncode != 0 and "direction" in result.stderr
+
+
+@pytest.mark.parametrize("vm", ["priv", "brpriv", "pub"])
+def test_quarantine_leaves_only_the_allowlist_open(lab, vm):
+    """The lab's abuse.quarantine_allow is 203.0.113.1 tcp 443 and 2001:db8:1::1 tcp 443 (the
+    "support portal"); everything else from the VM is dropped, pings included."""
+    f = place(lab, vm, "--direction", "out", "--quarantine", "--reason", "lab: quarantine", "--expires", "1h")
+    try:
+        assert f["effect"] == "quarantine"
+        for family in ("v4", "v6"):
+            assert lab.probe(vm, MX[family], 443) == "open"
+        assert lab.probe(vm, "198.51.100.1", 443) == "timeout"  # the same service elsewhere
+        assert lab.probe(vm, MX["v4"], 465) == "timeout"
+        ping = run("ip", "netns", "exec", lab.ns(vm), "ping", "-c", "1", "-W", "1", MX["v4"], check=False)
+        assert ping.returncode == 1, ping.stderr  # 1: no reply (2 would be an error such as a missing ping)
+        key = f'portcullis_dropped_packets_total{{vm="{vm}",interface="{lab_interface(vm)}",kind="quarantined"}}'
+        assert lab.metrics().get(key, 0) > 0
+    finally:
+        lab.cli("filter", "lift", f["id"])
+    assert lab.probe(vm, MX["v4"], 465) == ("open" if vm == "pub" else "reset")
+    assert run("ip", "netns", "exec", lab.ns(vm), "ping", "-c", "1", "-W", "1", MX["v4"], check=False).returncode == 0
+
+
+def test_quarantine_needs_an_outbound_filter_without_port(lab):
+    result = lab.cli("filter", "add", "priv", "--direction", "in", "--quarantine", "--reason", "x", "--expires", "1h", check=False)
+    assert result.returncode != 0 and "quarantine" in result.stderr
+
+
+@pytest.mark.parametrize("vm", ["priv", "pub"])
+def test_throttle_lets_a_few_connections_through(lab, vm):
+    """The lab's abuse.throttle allows 10 new connections a minute (burst 10): a VM keeps
+    working slowly; a scan or a flood does not get far."""
+    f = place(lab, vm, "--direction", "out", "--throttle", "--reason", "lab: throttle", "--expires", "1h")
+    try:
+        assert f["effect"] == "throttle"
+        results = [lab.probe(vm, MX["v4"], 443, timeout=0.5) for _ in range(16)]
+        assert results[:8] == ["open"] * 8, results
+        assert results.count("timeout") >= 4, results
+        key = f'portcullis_dropped_packets_total{{vm="{vm}",interface="{lab_interface(vm)}",kind="throttled"}}'
+        assert lab.metrics().get(key, 0) > 0
+    finally:
+        lab.cli("filter", "lift", f["id"])
+    assert lab.probe(vm, MX["v4"], 443) == "open"

@@ -10,7 +10,8 @@
 #   PREFIX-hv   br0 02:00:00:00:00:fe 203.0.113.2/24 198.51.100.2/24 2001:db8:1::2/64, uplink up0 on br0
 #        |  vmpriv0 (routed: 100.64.0.1/24, 2001:db8:2::1/64; NAT to 203.0.113.2 via table ip labnat)
 #   PREFIX-priv (private VM, routed)   eth0 02:00:00:00:02:01 100.64.0.10/24 2001:db8:2::10/64
-#   PREFIX-net  eth0 203.0.113.1/24 198.51.100.1/24 2001:db8:1::1/64; an SMTP sink (mx.py, STARTTLS) on 25
+#   PREFIX-net  eth0 203.0.113.1/24 198.51.100.1/24 2001:db8:1::1/64; an SMTP sink (mx.py, STARTTLS) on 25,
+#               the notice smarthost (mx.py) on 2525, a webhook receiver (webhook.py) on 8088
 #               and listeners on 465, 587, 443 (v4+v6)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,6 +66,8 @@ up() {
   ip -n "$net" addr add 2001:db8:1::1/64 dev eth0 nodad
   ip -n "$net" addr add 198.51.100.25/32 dev lo
   ip -n "$net" addr add 2001:db8:25::25/128 dev lo
+  # The port-scan tests' target: scanning it leaves the other hosts' scan budgets untouched.
+  ip -n "$net" addr add 198.51.100.99/32 dev lo
   ip -n "$net" -6 route add 2001:db8:2::/64 via 2001:db8:1::2
   # Public VM, bridged.
   vm_link "$pub" vmpub0 02:00:00:00:01:01 203.0.113.10/24 2001:db8:1::10/64 203.0.113.1 2001:db8:1::1
@@ -87,6 +90,11 @@ up() {
     > "$run/mx.out" 2>&1 &
   ip netns exec "$net" "$PY" "$here/peer.py" listen --ports 465,587,443 --log "$run/listener.log" \
     > "$run/listener.out" 2>&1 &
+  # The provider's smarthost for abuse notices (a second sink, so notices never mix with the
+  # VMs' mail) and the abuse desk's webhook receiver.
+  ip netns exec "$net" "$PY" "$here/mx.py" --store "$run/notices" --port 2525 --cert "$run/mx.pem" --key "$run/mx.key" \
+    > "$run/notices.out" 2>&1 &
+  ip netns exec "$net" "$PY" "$here/webhook.py" --store "$run/webhook" --port 8088 > "$run/webhook.out" 2>&1 &
   cat > "$run/env" <<ENV
 LAB_PREFIX=$prefix
 LAB_HV=$hv
