@@ -1,17 +1,18 @@
 #!/usr/bin/python3
-"""The port-scan detector under real scanners and floods, each mode in its own namespace lab
+"""The port-scan and SYN-flood detectors under real scanners and floods, each mode in its own namespace lab
 (root; PORTCULLIS_BIN, default .build/debug/portcullis; masscan and hping3 from scripts/setup):
 
   bench/abuse_flood.py masscan [ROUNDS]    # masscan at 100/1,000/10,000 pps from the routed VM:
                                            # seconds to the detector's filter, probes that got past
   bench/abuse_flood.py flood [SECONDS]     # hping3 SYN floods (one port after another; random hosts)
                                            # from the routed and the bridged VM, the detector blocking
-                                           # and observe-only: NFLOG events the kernel logged vs the
+                                           # and observe-only: NFLOG events the kernel logged (port_scan
+                                           # and syn_flood) vs the
                                            # daemon read, overflows, the daemon's CPU flood vs idle,
                                            # and whether another VM's ordinary traffic is then flagged
   bench/abuse_flood.py nflog [ROUNDS]      # the kernel's NFLOG batching: the 16th new port's SYN
-                                           # to its event reaching a listener, kernel defaults (what
-                                           # the daemon sets) vs a queue threshold of 1
+                                           # to its event reaching a listener, kernel defaults vs a
+                                           # queue threshold of 1 (what the daemon sets since d84003a)
   bench/abuse_flood.py benign [SECONDS]    # the benign mix (tests/integration/test_abuse_benign.py)
                                            # for SECONDS (600): false positives, expected 0
 
@@ -26,11 +27,14 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from conftest import BIN, LAB, PY, VMS, Lab, run  # noqa: E402
 
 MX = "203.0.113.1"
-# The lab's abuse section with the site's default port-scan rung (15 minutes: the flood stays
-# blocked for the whole measurement), and the same detector answering with observe only, so that
-# the flood keeps reaching the scan rules (a filter drops it before them: priority -340 vs -330).
-ABUSE = {"block": "{ spoofed_packets: 100000, responses: { port_scan: { response: block_port, base: 15m, max: 1d, decay: 1d } } }",
-         "observe": "{ spoofed_packets: 100000, responses: { port_scan: { response: observe, base: 15m, max: 1d, decay: 1d } } }"}
+# The lab's abuse section with the site's default rungs for the two SYN signals (15 minutes: the
+# flood stays blocked for the whole measurement), and the same detectors answering with observe
+# only, so that the flood keeps reaching the scan rules (a filter drops it before them: priority
+# -340 vs -330).
+RUNGS = "port_scan: {{ response: {r}, base: 15m, max: 1d, decay: 1d }}, syn_flood: {{ response: {r}, base: 15m, max: 1d, decay: 1d }}"
+ABUSE = {name: "{ spoofed_packets: 100000, responses: { " + RUNGS.format(r=response) + " } }"
+         for name, response in (("block", "block_port"), ("observe", "observe"))}
+SIGNALS = ("detector:port_scan", "detector:syn_flood")
 TABLE = {"priv": "inet", "pub": "bridge", "brpriv": "bridge"}
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -52,7 +56,7 @@ def lab_session():
 
 def filters(lab, vm=None):
     return [f for f in json.loads(lab.cli("filter", "list", "--json").stdout)
-            if f["placed_by"] == "detector:port_scan" and vm in (None, f["vm"])]
+            if f["placed_by"] in SIGNALS and vm in (None, f["vm"])]
 
 
 def lift_all(lab):
@@ -68,11 +72,13 @@ def set_elements(lab, family, name):
     return []
 
 
-def kernel_logged(lab):
-    """Packets the scan_event rules logged to NFLOG (their counters), inet + bridge."""
+def kernel_logged(lab, chain):
+    """Packets a logging chain's rule (scan_event, syn_flood_event) sent to NFLOG: its counter,
+    inet + bridge."""
     total = 0
     for family in ("inet", "bridge"):
-        for item in json.loads(lab.nft("-j", "list", "chain", family, "portcullis", "scan_event").stdout)["nftables"]:
+        listing = lab.nft("-j", "list", "chain", family, "portcullis", chain, check=False).stdout
+        for item in json.loads(listing or '{"nftables": []}')["nftables"]:
             for expr in item.get("rule", {}).get("expr", []):
                 if "counter" in expr:
                     total += expr["counter"]["packets"]
@@ -86,7 +92,8 @@ def cpu_ticks(pid):
 
 def counters(lab):
     m = lab.metrics()
-    return {"logged": kernel_logged(lab), "read": m.get("portcullis_scan_events_total", 0),
+    return {"logged_scan": kernel_logged(lab, "scan_event"), "logged_syn": kernel_logged(lab, "syn_flood_event"),
+            "read": m.get("portcullis_scan_events_total", 0),
             "overflows": m.get("portcullis_scan_event_overflows_total", 0),
             "offences": sum(v for k, v in m.items() if k.startswith("portcullis_abuse_offences_total")),
             "dropped": sum(v for k, v in m.items() if k.startswith("portcullis_dropped_packets_total") and 'kind="filtered_out"' in k)}
@@ -101,16 +108,22 @@ s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((sys.argv[1], 0))
 s.settimeout(30)
 print("ready", flush=True)
-first, count = None, 0
+first = last = None
+count = 0
 while first is None or time.monotonic() - first < 0.5:
-    frame = s.recv(128)
+    try:
+        frame = s.recv(128)
+    except socket.timeout:
+        break
     ip = frame[14:]
     if frame[12:14] == b"\x08\x00" and ip[9] == 6 and ip[16:20] == host:
         tcp = ip[(ip[0] & 15) * 4:]
         if tcp[13] & 0x12 == 0x02:
-            first = first or time.monotonic()
+            last = time.monotonic()
+            first = first or last
             count += 1
-print(first, count / 0.5, flush=True)
+            s.settimeout(0.2)  # the scanner may be stopped within the half second
+print(first, (count - 1) / (last - first) if count > 1 and last > first else float("nan"), flush=True)
 """
 
 
@@ -126,7 +139,7 @@ def masscan(rounds):
     with lab_session() as lab:
         gateway = lab.mac_of("hv", "vmpriv0")
         print(f"{'rate pps':>9} {'sent pps':>9} {'round':>5} {'start→listed s':>14} {'SYN→kernel s':>12} "
-              f"{'SYN→listed s':>12} {'ports past':>10}")
+              f"{'SYN→listed s':>12} {'ports past':>10}  detector")
         n = 0
         for rate in (100, 1000, 10000):
             for r in range(rounds):
@@ -141,10 +154,12 @@ def masscan(rounds):
                                          "--wait", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 start = time.monotonic()
                 kernel = listed = None
+                placed = []
                 while time.monotonic() - start < 60 and not listed:
                     if not kernel and in_kernel(lab, "inet", "vmpriv0"):
                         kernel = time.monotonic()
-                    if not listed and filters(lab, "priv"):
+                    placed = filters(lab, "priv")
+                    if placed:
                         listed = time.monotonic()
                     time.sleep(0.01)
                 scan.kill()
@@ -163,7 +178,7 @@ def masscan(rounds):
                 if listed:
                     kernel = kernel or listed
                     print(f"{rate:>9} {sent:>9.0f} {r + 1:>5} {listed - start:14.2f} {kernel - first:12.2f} {listed - first:12.2f} "
-                          f"{past:>10}", flush=True)
+                          f"{past:>10}  {','.join(f['placed_by'].split(':')[1] for f in placed)}", flush=True)
                 else:
                     print(f"{rate:>9} {sent:>9.0f} {r + 1:>5} {'not detected in 60 s':>40} {past:>10}", flush=True)
                 lift_all(lab)
@@ -211,7 +226,7 @@ def nflog(rounds):
         lab.kill_daemon(signal.SIGTERM)  # its tables and their rules stay in the kernel
         print(f"{'listener':26} {'round':>5} {'16th SYN→event ms':>18}")
         n = 0
-        for qthresh, label in ((0, "kernel defaults (daemon)"), (1, "queue threshold 1")):
+        for qthresh, label in ((0, "kernel defaults"), (1, "queue threshold 1 (daemon)")):
             for r in range(rounds):
                 n += 1
                 host = f"198.51.100.{100 + n}"
@@ -281,25 +296,27 @@ def flood(seconds):
                         victim = neighbour_flagged(lab, "198.51.100.25")
                     row = {"response": response, "vm": vm, "variant": variant, "seconds": round(t2 - t1, 1),
                            "sent": sent, "pps": round(sent / (t2 - t1)),
-                           "logged": during["logged"] - before["logged"], "read": during["read"] - before["read"],
+                           "logged_scan": during["logged_scan"] - before["logged_scan"],
+                           "logged_syn": during["logged_syn"] - before["logged_syn"], "read": during["read"] - before["read"],
                            "overflows": during["overflows"] - before["overflows"],
                            "offences": during["offences"] - before["offences"],
                            "dropped_by_filter": during["dropped"] - before["dropped"],
-                           "filters": len(filters(lab, vm)), "scan_seen4": seen,
+                           "filters": sorted(f["placed_by"].split(":")[1] for f in filters(lab, vm)), "scan_seen4": seen,
                            "cpu_idle": (c1 - c0) / HZ / (t1 - t0), "cpu_flood": (c2 - c1) / HZ / (t2 - t1),
                            "cpu_after": (c4 - c3) / HZ / (t4 - t3), "neighbour_before": control, "neighbour_after": victim}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
         print()
-        print(f"{'response':8} {'vm':5} {'flood':6} {'pps':>7} {'logged':>6} {'read':>5} {'ovf':>3} {'offences':>8} "
-              f"{'dropped':>8} {'seen4':>6} {'CPU idle':>8} {'flood':>6} {'after':>6} {'flood/idle':>10}  neighbour flagged")
+        print(f"{'response':8} {'vm':5} {'flood':6} {'pps':>7} {'logged scan+syn':>15} {'read':>5} {'ovf':>3} {'offences':>8} "
+              f"{'filters':18} {'dropped':>8} {'seen4':>6} {'CPU idle':>8} {'flood':>6} {'after':>6} {'flood/idle':>10}  neighbour flagged")
         for r in rows:
             ratio = f"{r['cpu_flood'] / r['cpu_idle']:.1f}x" if r["cpu_idle"] else "-"
             neighbour = "" if r["neighbour_after"] is None else \
                 f"before: {r['neighbour_before']['flagged']}, after: {r['neighbour_after']['flagged']}"
-            print(f"{r['response']:8} {r['vm']:5} {r['variant']:6} {r['pps']:>7} {r['logged']:>6} {r['read']:>5.0f} {r['overflows']:>3.0f} "
-                  f"{r['offences']:>8.0f} {r['dropped_by_filter']:>8.0f} {r['scan_seen4']:>6} {100 * r['cpu_idle']:7.1f}% "
-                  f"{100 * r['cpu_flood']:5.1f}% {100 * r['cpu_after']:5.1f}% {ratio:>10}  {neighbour}")
+            logged = f"{r['logged_scan']}+{r['logged_syn']}"
+            print(f"{r['response']:8} {r['vm']:5} {r['variant']:6} {r['pps']:>7} {logged:>15} {r['read']:>5.0f} {r['overflows']:>3.0f} "
+                  f"{r['offences']:>8.0f} {','.join(r['filters']) or '-':18} {r['dropped_by_filter']:>8.0f} {r['scan_seen4']:>6} "
+                  f"{100 * r['cpu_idle']:7.1f}% {100 * r['cpu_flood']:5.1f}% {100 * r['cpu_after']:5.1f}% {ratio:>10}  {neighbour}")
 
 
 # --- the benign mix ---------------------------------------------------------------------------
