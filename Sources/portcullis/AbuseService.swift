@@ -153,6 +153,10 @@ actor AbuseResponder {
     let notices: NoticeSettings
     let logger: Logger
     private var histories: [VMID: [AbuseSignal: OffenceHistory]]
+    /// When each VM's signal was last only observed: a VM that keeps on (a flood under an
+    /// observe-only rung, an allowlisted tenant) makes one offence a minute, not one per event.
+    private var observed: [VMID: [AbuseSignal: Date]] = [:]
+    static let observeQuiet: TimeInterval = 60
 
     init(engine: PolicyEngine, store: SQLiteStore, ladder: AbuseLadder, notices: NoticeSettings,
          histories: [VMID: [AbuseSignal: OffenceHistory]], logger: Logger) {
@@ -198,6 +202,7 @@ actor AbuseResponder {
     func offence(_ signal: AbuseSignal, vm: VM, at time: Date, summary: String, details: [String]) async {
         let actor = Self.actor(signal)
         if await isFiltered(vm.id, for: signal) { return }
+        if let last = observed[vm.id]?[signal], time.timeIntervalSince(last) < Self.observeQuiet { return }
         let decision = ladder.decide(signal, vm: vm.id, tenant: vm.tenant, history: histories[vm.id]?[signal], now: time)
         histories[vm.id, default: [:]][signal] = decision.history
         engine.abuseCounters.offence(signal, response: decision.response)
@@ -212,6 +217,7 @@ actor AbuseResponder {
         let duration = decision.duration ?? .init(seconds: 0)
         let requests = Self.requests(decision.response, signal: signal, vm: vm.id,
                                      reason: "\(decision.response.rawValue): \(summary)", duration: duration)
+        if requests.isEmpty { observed[vm.id, default: [:]][signal] = time }
         let until = requests.isEmpty ? nil : time.addingTimeInterval(duration.timeInterval)
         let content = NoticeContent(vm: vm.id, tenant: vm.tenant, signal: signal.rawValue, response: decision.response.rawValue,
                                     detectedAt: time, until: until, summary: summary, evidence: details,
