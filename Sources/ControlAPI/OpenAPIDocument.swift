@@ -44,6 +44,40 @@ let openAPIDocument = #"""
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
       "delete": {"summary": "Lift a filter", "responses": {"200": {"description": "the lifted filter"}, "404": {"$ref": "#/components/responses/NotFound"}}}
     },
+    "/v1/cases": {"get": {"summary": "Abuse cases, most recently updated first (without their evidence)",
+      "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "closed"]}},
+                     {"name": "vm", "in": "query", "schema": {"type": "string"}}],
+      "responses": {"200": {"description": "cases", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/AbuseCase"}}}}},
+                    "400": {"$ref": "#/components/responses/Invalid"}}}},
+    "/v1/cases/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {"summary": "One case with its evidence, oldest first", "responses": {"200": {"description": "case", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AbuseCase"}}}}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/cases/{id}/close": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "post": {"summary": "Close a case (filters in force stay until they expire or are lifted)",
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["resolution"], "properties": {"resolution": {"type": "string"}}}}}},
+               "responses": {"200": {"description": "the closed case"}, "400": {"$ref": "#/components/responses/Invalid"}, "404": {"$ref": "#/components/responses/NotFound"}, "409": {"description": "already closed"}}}
+    },
+    "/v1/cases/{id}/notes": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "post": {"summary": "Add an operator's note to a case",
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+               "responses": {"201": {"description": "the case"}, "400": {"$ref": "#/components/responses/Invalid"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/notices": {"get": {"summary": "The notice outbox, newest first",
+      "parameters": [{"name": "case", "in": "query", "schema": {"type": "string"}},
+                     {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "delivered", "failed"]}}],
+      "responses": {"200": {"description": "notices"}, "400": {"$ref": "#/components/responses/Invalid"}}}},
+    "/v1/notices/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {"summary": "One notice with its delivery state", "responses": {"200": {"description": "notice"}, "404": {"$ref": "#/components/responses/NotFound"}}}
+    },
+    "/v1/notices/{id}/preview": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {"summary": "The exact text of a notice: the e-mail with its headers, or the webhook's JSON body",
+              "responses": {"200": {"description": "text", "content": {"text/plain": {}}}, "404": {"$ref": "#/components/responses/NotFound"}, "409": {"description": "notices are not configured"}}}
+    },
     "/v1/explain": {"get": {"summary": "Why a VM may or may not reach a port, and the remedies",
       "parameters": [{"name": "vm", "in": "query", "required": true, "schema": {"type": "string"}},
                      {"name": "port", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 65535}},
@@ -79,8 +113,9 @@ let openAPIDocument = #"""
         "routed": {"type": "boolean", "description": "the interface is routed (the host is the VM's gateway)"}}},
       "VMView": {"type": "object", "properties": {"vm": {"$ref": "#/components/schemas/VMRequest"}, "access_type": {"type": "string", "enum": ["public", "restricted"]}, "exemptions": {"type": "array", "items": {"$ref": "#/components/schemas/Exemption"}}}},
       "ExemptionRequest": {"type": "object", "required": ["vm", "ports", "reason"], "properties": {"vm": {"type": "string"}, "ports": {"type": "string", "example": "25,465,587"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "30d"}}},
-      "Filter": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "direction": {"type": "string", "enum": ["in", "out"]}, "port": {"type": "integer"}, "remote": {"type": "string"}, "reason": {"type": "string"}, "placed_by": {"type": "string"}, "placed_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
-      "FilterRequest": {"type": "object", "required": ["vm", "direction", "reason", "expires"], "properties": {"vm": {"type": "string"}, "direction": {"type": "string", "enum": ["in", "out"]}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "remote": {"type": "string", "description": "far-side prefix: source of inbound, destination of outbound"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "2h"}}},
+      "Filter": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "direction": {"type": "string", "enum": ["in", "out"]}, "port": {"type": "integer"}, "remote": {"type": "string"}, "effect": {"type": "string", "enum": ["block", "throttle", "quarantine"]}, "reason": {"type": "string"}, "placed_by": {"type": "string"}, "placed_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
+      "FilterRequest": {"type": "object", "required": ["vm", "direction", "reason", "expires"], "properties": {"vm": {"type": "string"}, "direction": {"type": "string", "enum": ["in", "out"]}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "remote": {"type": "string", "description": "far-side prefix: source of inbound, destination of outbound"}, "effect": {"type": "string", "enum": ["block", "throttle", "quarantine"], "default": "block", "description": "throttle and quarantine: outbound, no port or prefix"}, "notify": {"type": "boolean", "description": "send the tenant and the webhook a notice"}, "reason": {"type": "string"}, "expires": {"type": "string", "example": "2h"}}},
+      "AbuseCase": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "tenant": {"type": "string"}, "status": {"type": "string", "enum": ["open", "closed"]}, "opened_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}, "closed_at": {"type": "string", "format": "date-time"}, "closed_by": {"type": "string"}, "resolution": {"type": "string"}, "signals": {"type": "array", "items": {"type": "string"}}, "evidence_count": {"type": "integer"}, "evidence": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "kind": {"type": "string", "enum": ["detection", "filter_placed", "filter_lifted", "notice_queued", "notice_outcome", "note"]}, "actor": {"type": "string"}, "summary": {"type": "string"}, "details": {"type": "array", "items": {"type": "string"}}}}}}},
       "Exemption": {"type": "object", "properties": {"id": {"type": "string"}, "vm": {"type": "string"}, "ports": {"type": "array", "items": {"type": "integer"}}, "reason": {"type": "string"}, "granted_by": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}},
       "SMTPTLS": {"type": "object", "required": ["version", "cipher"], "properties": {"version": {"type": "string", "example": "TLSv1.3"}, "cipher": {"type": "string", "example": "TLS_AES_256_GCM_SHA384"}}},
       "SMTPLogEntry": {"type": "object", "required": ["time", "vm", "tenant", "client", "destination", "destination_port", "sender", "recipient_count", "recipient_domains", "recipients_refused_by_limit", "size_bytes", "verdict", "duration_ms"], "properties": {
@@ -94,6 +129,7 @@ let openAPIDocument = #"""
         "recipient_count": {"type": "integer", "description": "RCPTs the upstream accepted"},
         "recipient_domains": {"type": "array", "items": {"type": "string"}, "description": "lowercased, without repeats"},
         "recipients_refused_by_limit": {"type": "integer", "description": "RCPTs the relay refused itself (recipient limit)"},
+        "recipients_refused_by_upstream": {"type": "integer", "description": "RCPTs the upstream did not accept (refused, or unanswered when the transaction ended)"},
         "size_bytes": {"type": "integer"},
         "client_tls": {"$ref": "#/components/schemas/SMTPTLS"}, "upstream_tls": {"$ref": "#/components/schemas/SMTPTLS"},
         "upstream_reply": {"type": "object", "required": ["code", "text"], "properties": {"code": {"type": "integer"}, "enhanced_code": {"type": "string", "example": "2.0.0"}, "text": {"type": "string"}}},

@@ -227,6 +227,46 @@ struct APITests {
         }
     }
 
+    @Test func casesFollowFiltersAndCloseOnce() async throws {
+        try await withApp { client, _, _ in
+            try await client.execute(uri: "/v1/vms", method: .post, body: ByteBuffer(string: Self.privBody)) { _ in }
+            let place = #"{"vm":"priv","direction":"out","effect":"throttle","reason":"noisy","expires":"1h"}"#
+            try await client.execute(uri: "/v1/filters", method: .post, body: ByteBuffer(string: place)) { response in
+                #expect(response.status == .created)
+                #expect(String(buffer: response.body).contains(#""effect" : "throttle""#))
+            }
+            var caseID = ""
+            try await client.execute(uri: "/v1/cases?status=open&vm=priv", method: .get) { response in
+                let cases = try JSON.decoder.decode([AbuseCase].self, from: Data(response.body.readableBytesView))
+                #expect(cases.count == 1 && cases[0].evidenceCount == 1)
+                caseID = cases.first?.id ?? ""
+            }
+            try await client.execute(uri: "/v1/cases/\(caseID)", method: .get) { response in
+                let item = try JSON.decoder.decode(AbuseCase.self, from: Data(response.body.readableBytesView))
+                #expect(item.evidence.map(\.kind) == [.filterPlaced] && item.evidence[0].summary.contains("throttle"))
+            }
+            let close = #"{"resolution":"tenant fixed it"}"#
+            try await client.execute(uri: "/v1/cases/\(caseID)/close", method: .post, body: ByteBuffer(string: close)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/v1/cases/\(caseID)/close", method: .post, body: ByteBuffer(string: close)) {
+                #expect($0.status == .conflict)
+            }
+            try await client.execute(uri: "/v1/cases?status=maybe", method: .get) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/cases/case-none", method: .get) { #expect($0.status == .notFound) }
+            // A filter without --notify queues no notice.
+            try await client.execute(uri: "/v1/notices", method: .get) { response in
+                let notices = try JSON.decoder.decode([Notice].self, from: Data(response.body.readableBytesView))
+                #expect(notices.isEmpty)
+            }
+            try await client.execute(uri: "/v1/notices/ntc-none/preview", method: .get) { #expect($0.status == .notFound) }
+            let bad = #"{"vm":"priv","direction":"in","effect":"throttle","reason":"x","expires":"1h"}"#
+            try await client.execute(uri: "/v1/filters", method: .post, body: ByteBuffer(string: bad)) { response in
+                #expect(response.status == .badRequest && String(buffer: response.body).contains(#""field" : "effect""#))
+            }
+        }
+    }
+
     @Test func unknownVMIs404() async throws {
         try await withApp { client, _, _ in
             try await client.execute(uri: "/v1/vms/ghost", method: .get) { #expect($0.status == .notFound) }
@@ -252,7 +292,7 @@ struct APITests {
                 let document = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 paths = ((document?["paths"] as? [String: Any]) ?? [:]).keys.sorted()
             }
-            #expect(paths.count == 14)
+            #expect(paths.count == 21)
             for path in paths where !path.contains("{") {
                 let uri = path == "/v1/explain" ? "/v1/explain?vm=priv&port=25" : path == "/v1/plan" ? "/v1/plan?needs=web" : path
                 try await client.execute(uri: uri, method: .get) { response in
