@@ -96,12 +96,8 @@ public struct FilterBody: Codable, Sendable {
             vm: try VMID(parsing: vm), direction: direction,
             port: try port.map { number throws(ValidationError) in try PortcullisCore.Port(parsing: String(number), field: "port") },
             remote: try remote.map { text throws(ValidationError) in try IPNetwork(parsing: text, field: "remote") },
-            effect: try effect.map { text throws(ValidationError) in
-                guard let effect = Filter.Effect(rawValue: text) else {
-                    throw ValidationError(field: "effect", value: text, problem: "use block, throttle or quarantine")
-                }
-                return effect
-            } ?? .block, reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
+            effect: try effect.map { text throws(ValidationError) in try choice(Filter.Effect.self, text, field: "effect") } ?? .block,
+            reason: reason, expires: try PolicyDuration(parsing: expires, field: "expires"))
     }
 }
 
@@ -246,14 +242,18 @@ func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicR
 func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async throws -> T) async throws -> Response {
     do {
         return json(status, try await body())
-    } catch let error as ValidationError {
-        return json(.badRequest, APIErrorBody(error: error.description, field: error.field))
-    } catch let error as NotFound {
-        return json(.notFound, APIErrorBody(error: error.description, field: nil))
-    } catch let error as StoreConflict {
-        return json(.conflict, APIErrorBody(error: error.description, field: nil))
     } catch {
-        return json(.internalServerError, APIErrorBody(error: "\(error)", field: nil))
+        return errorResponse(error)
+    }
+}
+
+/// The one mapping of errors to statuses, for JSON and text routes alike.
+func errorResponse(_ error: any Error) -> Response {
+    switch error {
+    case let error as ValidationError: json(.badRequest, APIErrorBody(error: error.description, field: error.field))
+    case let error as NotFound: json(.notFound, APIErrorBody(error: error.description, field: nil))
+    case let error as StoreConflict: json(.conflict, APIErrorBody(error: error.description, field: nil))
+    default: json(.internalServerError, APIErrorBody(error: "\(error)", field: nil))
     }
 }
 

@@ -27,12 +27,7 @@ func addCaseRoutes(to router: Router<BasicRequestContext>, engine: PolicyEngine,
     router.get("/v1/cases") { request, _ in
         try await respond {
             let query = request.uri.queryParameters
-            let status = try query["status"].map { text throws(ValidationError) -> AbuseCase.Status in
-                guard let status = AbuseCase.Status(rawValue: String(text)) else {
-                    throw ValidationError(field: "status", value: String(text), problem: "use open or closed")
-                }
-                return status
-            }
+            let status = try query["status"].map { try choice(AbuseCase.Status.self, String($0), field: "status") }
             let vm = try query["vm"].map { text throws(ValidationError) in try VMID(parsing: String(text)) }
             return try store.cases(status: status, vm: vm)
         }
@@ -57,12 +52,7 @@ func addCaseRoutes(to router: Router<BasicRequestContext>, engine: PolicyEngine,
     router.get("/v1/notices") { request, _ in
         try await respond {
             let query = request.uri.queryParameters
-            let status = try query["status"].map { text throws(ValidationError) -> Notice.Status in
-                guard let status = Notice.Status(rawValue: String(text)) else {
-                    throw ValidationError(field: "status", value: String(text), problem: "use pending, delivered or failed")
-                }
-                return status
-            }
+            let status = try query["status"].map { try choice(Notice.Status.self, String($0), field: "status") }
             return try store.notices(caseID: query["case"].map(String.init), status: status)
         }
     }
@@ -78,7 +68,16 @@ func addCaseRoutes(to router: Router<BasicRequestContext>, engine: PolicyEngine,
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: try render(notice))))
         } catch {
-            return try await respond { () async throws -> String in throw error }
+            return errorResponse(error)
         }
     }
+}
+
+/// One of an enum's raw values, or an error listing them.
+func choice<T: RawRepresentable & CaseIterable>(_ type: T.Type, _ text: String, field: String) throws(ValidationError) -> T
+where T.RawValue == String {
+    guard let value = T(rawValue: text) else {
+        throw ValidationError(field: field, value: text, problem: "use one of " + T.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    return value
 }

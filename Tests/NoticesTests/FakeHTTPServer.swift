@@ -29,7 +29,7 @@ struct FakeHTTPScript: Sendable {
 
 /// A tiny HTTP/1.1 receiver on 127.0.0.1, ephemeral port, that records each request, checks
 /// its signature the way a receiver would, and answers as scripted.
-struct FakeHTTPServer {
+struct FakeHTTPServer: FakeServer {
     let listener: any Channel
     let requests: AsyncStream<FakeHTTPRequest>
 
@@ -59,15 +59,7 @@ struct FakeHTTPServer {
 
 func withFakeHTTPServer<T>(on group: any EventLoopGroup, script: FakeHTTPScript = FakeHTTPScript(),
                            _ body: (FakeHTTPServer) async throws -> T) async throws -> T {
-    let server = try await FakeHTTPServer.start(on: group, script: script)
-    do {
-        let result = try await body(server)
-        await server.stop()
-        return result
-    } catch {
-        await server.stop()
-        throw error
-    }
+    try await withServer(try await FakeHTTPServer.start(on: group, script: script), body)
 }
 
 final class FakeHTTPHandler: ChannelInboundHandler {

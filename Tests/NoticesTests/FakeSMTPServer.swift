@@ -54,7 +54,7 @@ struct FakeSMTPSession {
 
 /// A tiny smarthost on 127.0.0.1, ephemeral port: greets, answers EHLO/HELO, MAIL, RCPT, DATA,
 /// QUIT as scripted, and records each command and message.
-struct FakeSMTPServer {
+struct FakeSMTPServer: FakeServer {
     let listener: any Channel
     let events: AsyncStream<FakeSMTPEvent>
 
@@ -82,15 +82,7 @@ struct FakeSMTPServer {
 
 func withFakeSMTPServer<T>(on group: any EventLoopGroup, script: FakeSMTPScript = FakeSMTPScript(),
                            _ body: (FakeSMTPServer) async throws -> T) async throws -> T {
-    let server = try await FakeSMTPServer.start(on: group, script: script)
-    do {
-        let result = try await body(server)
-        await server.stop()
-        return result
-    } catch {
-        await server.stop()
-        throw error
-    }
+    try await withServer(try await FakeSMTPServer.start(on: group, script: script), body)
 }
 
 final class FakeSMTPHandler: ChannelInboundHandler {

@@ -55,3 +55,20 @@ struct TestCertificate: Sendable {
         }
     }
 }
+
+/// A fake peer a test runs for its duration.
+protocol FakeServer {
+    func stop() async
+}
+
+/// Runs `body` with `server`, and stops the server however `body` ends.
+func withServer<S: FakeServer, T>(_ server: S, _ body: (S) async throws -> T) async throws -> T {
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
