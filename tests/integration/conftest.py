@@ -113,13 +113,8 @@ notices: {self.notices_config()}
                 "retry: { first: 1s, max: 2s, give_up: 1h } }")
 
     def notice_mails(self):
-        """Every notice e-mail the lab's smarthost accepted: envelope plus text as 'data'."""
-        found = []
-        for envelope in sorted((self.run_dir / "notices").glob("*.json"), key=lambda p: int(p.stem)):
-            item = json.loads(envelope.read_text())
-            item["data"] = envelope.with_suffix(".eml").read_bytes()
-            found.append(item)
-        return found
+        """Every notice e-mail the lab's smarthost (a second mx.py) accepted."""
+        return self.mx_messages(self.run_dir / "notices")
 
     def webhook_calls(self):
         return [json.loads(p.read_text()) for p in sorted((self.run_dir / "webhook").glob("*.json"), key=lambda p: int(p.stem))]
@@ -137,10 +132,11 @@ notices: {self.notices_config()}
     def mx_store(self):
         return self.run_dir / "mx"
 
-    def mx_messages(self):
-        """Every message the lab MX accepted: its envelope plus the stored text as 'data'."""
+    def mx_messages(self, store=None):
+        """Every message the lab MX (or the mx.py storing in `store`) accepted: its envelope plus
+        the stored text as 'data'."""
         found = []
-        for envelope in sorted(self.mx_store.glob("*.json"), key=lambda p: int(p.stem)):
+        for envelope in sorted((store or self.mx_store).glob("*.json"), key=lambda p: int(p.stem)):
             item = json.loads(envelope.read_text())
             item["data"] = envelope.with_suffix(".eml").read_bytes()
             item["id"] = int(envelope.stem)
