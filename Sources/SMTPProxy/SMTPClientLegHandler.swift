@@ -57,7 +57,11 @@ public final class SMTPClientLegHandler: ChannelDuplexHandler, SMTPUpstreamSink 
             return
         }
         guard !session.isClosed else { return }
-        buffer.writeBuffer(&bytes)
+        if buffer.readableBytes == 0 {
+            buffer = bytes  // message text then goes upstream as slices of this read, not copies
+        } else {
+            buffer.writeBuffer(&bytes)
+        }
         drainClientInput()
     }
 

@@ -24,7 +24,9 @@ public enum SMTPInboundLine: Hashable, Sendable {
     case commandBareLineEnding(SMTPBareLineEnding)
 
     // DATA mode.
-    /// One line of message text including its CRLF, byte-exact and still dot-stuffed.
+    /// One or more complete lines of message text, each with its CRLF, each within the line limit,
+    /// none holding a stray CR, LF or NUL and none the end of data; byte-exact and still dot-stuffed.
+    /// How many lines one event holds depends on how the bytes arrived.
     case text(ByteBuffer)
     /// `.<CR><LF>` at the start of a line: the only end of the message text.
     case endOfData

@@ -57,6 +57,10 @@ public struct SMTPLineDecoder: ByteToMessageDecoder {
     /// Takes the next line out of `buffer`, or returns nil (having consumed at most the bytes of an
     /// over-long line) when the buffer holds no complete line yet.
     public mutating func nextLine(from buffer: inout ByteBuffer) -> SMTPInboundLine? {
+        if mode == .data, scanned == 0, dropped == 0 {
+            let length = cleanTextLength(in: buffer)
+            if length > 0 { return .text(buffer.readSlice(length: length)!) }
+        }
         let limit = mode == .command ? commandLineLimit : textLineLimit
         while scanned < buffer.readableBytes {
             let byte = buffer.getInteger(at: buffer.readerIndex + scanned, as: UInt8.self)!
@@ -84,6 +88,41 @@ public struct SMTPLineDecoder: ByteToMessageDecoder {
             }
         }
         return nil
+    }
+
+    /// How many bytes at the front of `buffer` are complete, clean text lines: each ends in CRLF, is
+    /// within the text line limit, holds no other CR, LF or NUL, and is not the end of data.
+    ///
+    /// This is the fast path that lets message text pass a read at a time instead of a line at a
+    /// time. It stops before the first line that is incomplete or breaks a rule, and that line goes
+    /// through the byte-by-byte path above, which decides what it is. Both paths apply the same
+    /// rules; the tests compare them on the same input.
+    private func cleanTextLength(in buffer: ByteBuffer) -> Int {
+        let limit = textLineLimit
+        return buffer.withUnsafeReadableBytes { bytes in
+            var clean = 0
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                let byte = bytes[index]
+                index += 1
+                if byte > .cr { continue }
+                switch byte {
+                case .lf:
+                    let length = index - clean
+                    guard length >= 2, bytes[index - 2] == .cr, length <= limit else { return clean }
+                    if length == 3, bytes[clean] == .dot { return clean }  // ".<CR><LF>": the end of data
+                    clean = index
+                case .cr:
+                    guard index < count, bytes[index] == .lf else { return clean }
+                case 0:
+                    return clean
+                default:
+                    continue
+                }
+            }
+            return clean
+        }
     }
 
     /// The current line ends with the byte just scanned: consume it and say what it was.

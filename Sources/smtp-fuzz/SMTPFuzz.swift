@@ -46,11 +46,15 @@ func check(_ line: SMTPInboundLine, decoder: SMTPLineDecoder) {
         precondition(!bytes.readableBytesView.contains(13) && !bytes.readableBytesView.contains(10), "CR or LF inside a command line")
         _ = try? SMTPCommandLine(parsing: bytes.readableBytesView)
     case .text(let bytes):
+        // One or more lines: split after each LF, then each line must be clean on its own.
         let view = bytes.readableBytesView
-        precondition(view.count <= SMTPLineDecoder.textLineLimit, "text line over the limit")
-        precondition(view.count >= 2 && view.suffix(2).elementsEqual([13, 10]), "text line without its CRLF")
-        precondition(!view.dropLast(2).contains(13) && !view.dropLast(2).contains(10), "bare CR or LF inside message text")
-        precondition(!view.elementsEqual([UInt8(ascii: "."), 13, 10]), "end of data delivered as text")
+        precondition(view.last == 10, "text without its final CRLF")
+        for line in view.split(separator: 10, omittingEmptySubsequences: false).dropLast() {
+            precondition(line.count + 1 <= SMTPLineDecoder.textLineLimit, "text line over the limit")
+            precondition(line.last == 13, "a LF without its CR in message text")
+            precondition(!line.dropLast().contains(13) && !line.contains(0), "bare CR or NUL inside message text")
+            precondition(!line.elementsEqual([UInt8(ascii: "."), 13]), "end of data delivered as text")
+        }
     case .endOfData, .commandTooLong, .commandBareLineEnding, .textTooLong, .textBareLineEnding:
         break
     }
