@@ -191,6 +191,9 @@ restricted_ports: { tcp: [25, 465, 587] }
 store: { sqlite: $run/state.db }
 api: { socket: $run/api.sock }
 reconcile: { interval: 1s }
+# The load is one VM sending far more mail than the abuse thresholds allow: the detector still
+# reads every record (its cost is part of the relay's), but only observes.
+abuse: { allowlist: { vms: [benchvm] } }
 YAML
 LIMITS="limits: { sessions: 20000, connections_per_minute: 1000000, messages_per_hour: 100000000, recipients_per_message: 100, max_message_bytes: 26214400 }"
 cli() { "$BIN" "$@" --socket "$run/api.sock"; }

@@ -38,44 +38,88 @@ public struct SMTPAbuseFinding: Hashable, Sendable {
 
 /// Keeps each VM's transactions of the last window and reports a signal when its threshold is
 /// crossed, at most once per window and signal (the ladder decides what it earns). Pure: the
-/// records carry their own times, so tests drive it with any clock. Memory is bounded by what
-/// the relay's own limits let through in one window.
+/// records carry their own times, so tests drive it with any clock.
+///
+/// Each VM's totals (recipients, refusals, how often each domain and mail server occurs) are kept
+/// up to date as records enter and leave the window, so a record costs the same however many the
+/// window holds: the relay can pass thousands of messages a second, and this runs for each.
+/// Memory is bounded by what the relay's own limits let through in one window.
 public struct SMTPAbuseDetector: Sendable {
     public let thresholds: SMTPAbuseThresholds
 
-    struct Record: Sendable {
-        let time: Date
-        let accepted: Int
-        let refused: Int
-        let domains: [String]
-        let destination: String
-        let line: String
+    /// One VM's records in the window (oldest first, from `head`) and their running totals.
+    struct VMWindow: Sendable {
+        var entries: [SMTPLogEntry] = []
+        var head = 0
+        var accepted = 0
+        var refused = 0
+        var domains: [String: Int] = [:]
+        var destinations: [IPAddress: Int] = [:]
+        var reported: [AbuseSignal: Date] = [:]
+
+        var newest: SMTPLogEntry? { entries.last }
+
+        mutating func add(_ entry: SMTPLogEntry) {
+            entries.append(entry)
+            accepted += entry.recipientCount
+            refused += entry.recipientsRefusedByUpstream
+            for domain in entry.recipientDomains { domains[domain, default: 0] += 1 }
+            destinations[entry.destination, default: 0] += 1
+        }
+
+        /// Drops the records at or before `start` from the window and from the totals.
+        mutating func expire(before start: Date) {
+            while head < entries.count, entries[head].time <= start {
+                let old = entries[head]
+                accepted -= old.recipientCount
+                refused -= old.recipientsRefusedByUpstream
+                for domain in old.recipientDomains { Self.decrement(&domains, domain) }
+                Self.decrement(&destinations, old.destination)
+                head += 1
+            }
+            if head > 64, head * 2 > entries.count {  // amortised: the dropped prefix goes in one move
+                entries.removeFirst(head)
+                head = 0
+            }
+        }
+
+        private static func decrement<Key: Hashable>(_ counts: inout [Key: Int], _ key: Key) {
+            guard let count = counts[key] else { return }
+            counts[key] = count > 1 ? count - 1 : nil
+        }
+
+        /// The latest transactions, newest last, one line each, for the case.
+        func samples(_ count: Int) -> [String] {
+            entries[max(head, entries.count - count)...].map(Self.line)
+        }
+
+        static func line(_ entry: SMTPLogEntry) -> String {
+            "\(entry.time.formatted(.iso8601)) to \(entry.destination):\(entry.destinationPort) from <\(entry.sender)>: "
+                + "\(entry.recipientCount) accepted, \(entry.recipientsRefusedByUpstream) refused"
+                + (entry.recipientDomains.isEmpty ? "" : " (\(entry.recipientDomains.prefix(5).joined(separator: ", "))"
+                                                          + (entry.recipientDomains.count > 5 ? ", ..." : "") + ")")
+                + ", \(entry.verdict.rawValue)" + (entry.upstreamReply.map { " \($0.code)" } ?? "")
+        }
     }
 
-    private var records: [VMID: [Record]] = [:]
-    private var reported: [VMID: [AbuseSignal: Date]] = [:]
+    private var windows: [VMID: VMWindow] = [:]
 
     public init(thresholds: SMTPAbuseThresholds = .init()) {
         self.thresholds = thresholds
     }
 
+    func window(of vm: VMID) -> VMWindow? { windows[vm] }
+
     public mutating func observe(_ entry: SMTPLogEntry) -> [SMTPAbuseFinding] {
         let now = entry.time
         let start = now.addingTimeInterval(-thresholds.window.timeInterval)
-        let line = "\(entry.time.formatted(.iso8601)) to \(entry.destination):\(entry.destinationPort) from <\(entry.sender)>: "
-            + "\(entry.recipientCount) accepted, \(entry.recipientsRefusedByUpstream) refused"
-            + (entry.recipientDomains.isEmpty ? "" : " (\(entry.recipientDomains.prefix(5).joined(separator: ", "))"
-                                                      + (entry.recipientDomains.count > 5 ? ", ..." : "") + ")")
-            + ", \(entry.verdict.rawValue)" + (entry.upstreamReply.map { " \($0.code)" } ?? "")
-        var window = records[entry.vm, default: []].drop { $0.time <= start }.map { $0 }
-        window.append(Record(time: now, accepted: entry.recipientCount, refused: entry.recipientsRefusedByUpstream,
-                             domains: entry.recipientDomains, destination: entry.destination.description, line: line))
-        records[entry.vm] = window
+        var window = windows.removeValue(forKey: entry.vm) ?? VMWindow()  // mutated in place, not copied
+        defer { windows[entry.vm] = window }
+        window.expire(before: start)
+        window.add(entry)
 
-        let accepted = window.reduce(0) { $0 + $1.accepted }
-        let refused = window.reduce(0) { $0 + $1.refused }
-        let domains = Set(window.flatMap(\.domains)).count
-        let destinations = Set(window.map(\.destination)).count
+        let accepted = window.accepted
+        let refused = window.refused
         let period = thresholds.window.description
         var crossed: [(AbuseSignal, String)] = []
         if accepted > thresholds.recipients {
@@ -85,17 +129,17 @@ public struct SMTPAbuseDetector: Sendable {
             let share = Int((Double(refused) * 100 / Double(refused + accepted)).rounded())
             crossed.append((.smtpRejections, "\(refused) of \(refused + accepted) recipients (\(share)%) refused by the receiving servers in \(period)"))
         }
-        if domains > thresholds.domains {
-            crossed.append((.smtpDomains, "\(domains) distinct recipient domains in \(period) (threshold \(thresholds.domains))"))
+        if window.domains.count > thresholds.domains {
+            crossed.append((.smtpDomains, "\(window.domains.count) distinct recipient domains in \(period) (threshold \(thresholds.domains))"))
         }
-        if destinations > thresholds.destinations {
-            crossed.append((.smtpDestinations, "\(destinations) distinct mail servers in \(period) (threshold \(thresholds.destinations))"))
+        if window.destinations.count > thresholds.destinations {
+            crossed.append((.smtpDestinations, "\(window.destinations.count) distinct mail servers in \(period) (threshold \(thresholds.destinations))"))
         }
         var findings: [SMTPAbuseFinding] = []
         for (signal, summary) in crossed {
-            if let last = reported[entry.vm]?[signal], last > start { continue }
-            reported[entry.vm, default: [:]][signal] = now
-            findings.append(SMTPAbuseFinding(signal: signal, vm: entry.vm, summary: summary, samples: window.suffix(10).map(\.line)))
+            if let last = window.reported[signal], last > start { continue }
+            window.reported[signal] = now
+            findings.append(SMTPAbuseFinding(signal: signal, vm: entry.vm, summary: summary, samples: window.samples(10)))
         }
         return findings
     }
@@ -103,7 +147,8 @@ public struct SMTPAbuseDetector: Sendable {
     /// Forgets VMs with nothing in the window (call now and then to bound memory).
     public mutating func prune(at now: Date) {
         let start = now.addingTimeInterval(-thresholds.window.timeInterval)
-        records = records.filter { $0.value.last.map { $0.time > start } ?? false }
-        reported = reported.filter { $0.value.values.contains { $0 > start } }
+        windows = windows.filter { _, window in
+            (window.newest.map { $0.time > start } ?? false) || window.reported.values.contains { $0 > start }
+        }
     }
 }

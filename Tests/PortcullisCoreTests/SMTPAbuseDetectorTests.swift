@@ -56,6 +56,28 @@ import Testing
         #expect(signals == [.smtpDestinations, .smtpDomains])
     }
 
+    /// The running totals against a count over the records themselves, as the window slides
+    /// across many records with repeating domains and servers.
+    @Test func runningTotalsMatchARecount() {
+        let wide = SMTPAbuseThresholds(window: .init(seconds: 100), recipients: 1_000_000, rejectedRatio: 1, minimumRejected: 1_000_000,
+                                       domains: 1_000_000, destinations: 1_000_000)
+        var detector = SMTPAbuseDetector(thresholds: wide)
+        var sent: [SMTPLogEntry] = []
+        for i in 0..<2_000 {
+            let record = entry(at: Double(i) * 0.37, accepted: i % 3, refused: i % 2, domains: ["d\(i % 17).example", "d\(i % 5).example"],
+                               destination: "203.0.113.\(i % 11 + 1)")
+            sent.append(record)
+            _ = detector.observe(record)
+            let inWindow = sent.filter { $0.time > record.time.addingTimeInterval(-100) }
+            let window = detector.window(of: record.vm)
+            #expect(window?.accepted == inWindow.reduce(0) { $0 + $1.recipientCount })
+            #expect(window?.refused == inWindow.reduce(0) { $0 + $1.recipientsRefusedByUpstream })
+            #expect(window?.domains.count == Set(inWindow.flatMap(\.recipientDomains)).count)
+            #expect(window?.destinations.count == Set(inWindow.map(\.destination)).count)
+            if i % 500 == 0 { #expect(window.map { $0.entries.count - $0.head } == inWindow.count) }
+        }
+    }
+
     @Test func vmsAreCountedSeparately() {
         var detector = SMTPAbuseDetector(thresholds: thresholds)
         #expect(detector.observe(entry("web1", at: 0, accepted: 6)).isEmpty)
