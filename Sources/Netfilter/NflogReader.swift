@@ -10,13 +10,70 @@ public struct NflogEvent: Sendable, Hashable {
     public let interface: String?
     /// The network-layer packet (IPv4 or IPv6 header onwards), cut to what the rule copied.
     public let packet: [UInt8]
+    /// The frame's source MAC address, when the kernel reported one (bridged and VM-port input).
+    public let sourceMAC: String?
     public let time: Date
 
-    public init(prefix: String, interface: String?, packet: [UInt8], time: Date) {
+    public init(prefix: String, interface: String?, packet: [UInt8], sourceMAC: String? = nil, time: Date) {
         self.prefix = prefix
         self.interface = interface
         self.packet = packet
+        self.sourceMAC = sourceMAC
         self.time = time
+    }
+
+    /// One line describing the packet for a case: who it claimed to be and where it went, e.g.
+    /// `from 02:00:00:00:02:01: IPv4 TCP 198.51.100.66 -> 198.51.100.1:443` or `ARP reply: 203.0.113.7 is at
+    /// 02:00:00:00:02:01`. Only header fields, never payload.
+    public var summary: String {
+        let frame = sourceMAC.map { "from \($0): " } ?? ""
+        guard let first = packet.first else { return frame + "(no packet bytes)" }
+        if first >> 4 == 4, packet.count >= 20 {
+            let headerLength = Int(first & 0x0f) * 4
+            return frame + "IPv4 " + Self.transport(protocol: packet[9], source: Self.ipv4(packet[12..<16]),
+                                                     destination: Self.ipv4(packet[16..<20]), at: headerLength)(packet)
+        }
+        if first >> 4 == 6, packet.count >= 40 {
+            return frame + "IPv6 " + Self.transport(protocol: packet[6], source: "[\(Self.ipv6(packet[8..<24]))]",
+                                                     destination: "[\(Self.ipv6(packet[24..<40]))]", at: 40)(packet)
+        }
+        // ARP for IPv4 over Ethernet: htype 1, ptype 0x0800, hlen 6, plen 4.
+        if packet.count >= 28, packet[0..<6].elementsEqual([0, 1, 8, 0, 6, 4]) {
+            let operation = UInt16(packet[6]) << 8 | UInt16(packet[7])
+            let senderMAC = packet[8..<14].map { String(format: "%02x", $0) }.joined(separator: ":")
+            let senderIP = Self.ipv4(packet[14..<18])
+            let targetIP = Self.ipv4(packet[24..<28])
+            return frame + (operation == 2 ? "ARP reply: \(senderIP) is at \(senderMAC)"
+                                           : "ARP request: who has \(targetIP), tell \(senderIP) at \(senderMAC)")
+        }
+        return frame + "a frame of \(packet.count)+ bytes that is not IPv4, IPv6 or ARP"
+    }
+
+    private static func transport(protocol number: UInt8, source: String, destination: String, at offset: Int) -> ([UInt8]) -> String {
+        { packet in
+            let name: String = switch number {
+            case 6: "TCP"
+            case 17: "UDP"
+            case 1: "ICMP"
+            case 58: "ICMPv6"
+            default: "protocol \(number)"
+            }
+            guard number == 6 || number == 17, packet.count >= offset + 4 else { return "\(name) \(source) -> \(destination)" }
+            let sourcePort = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
+            let destinationPort = UInt16(packet[offset + 2]) << 8 | UInt16(packet[offset + 3])
+            return "\(name) \(source):\(sourcePort) -> \(destination):\(destinationPort)"
+        }
+    }
+
+    private static func ipv4(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.map(String.init).joined(separator: ".")
+    }
+
+    private static func ipv6(_ bytes: ArraySlice<UInt8>) -> String {
+        var raw = in6_addr()
+        withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: bytes) }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        return inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count)) != nil ? String(cString: text) : "?"
     }
 
     /// Destination address and TCP/UDP port of the logged packet, for evidence ("203.0.113.1:22").
@@ -29,11 +86,7 @@ public struct NflogEvent: Sendable, Hashable {
             return "\(address):\(UInt16(packet[headerLength + 2]) << 8 | UInt16(packet[headerLength + 3]))"
         }
         if version == 6, packet.count >= 44 {
-            var raw = in6_addr()
-            withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: packet[24..<40]) }
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            let address = inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count)) != nil ? String(cString: text) : "?"
-            return "[\(address)]:\(UInt16(packet[42]) << 8 | UInt16(packet[43]))"
+            return "[\(Self.ipv6(packet[24..<40]))]:\(UInt16(packet[42]) << 8 | UInt16(packet[43]))"
         }
         return nil
     }
@@ -132,7 +185,12 @@ public final class NflogReader: @unchecked Sendable {
         let length = nflog_get_payload(data, &payload)
         let packet = length > 0 && payload != nil
             ? Array(UnsafeRawBufferPointer(start: payload, count: Int(length)).bindMemory(to: UInt8.self)) : []
-        continuation.yield(NflogEvent(prefix: prefix.trimmingCharacters(in: .whitespaces), interface: interface, packet: packet, time: Date()))
+        var sourceMAC: String?
+        if let hardware = nflog_get_packet_hw(data), UInt16(bigEndian: hardware.pointee.hw_addrlen) == 6 {
+            sourceMAC = withUnsafeBytes(of: hardware.pointee.hw_addr) { $0.prefix(6).map { String(format: "%02x", $0) }.joined(separator: ":") }
+        }
+        continuation.yield(NflogEvent(prefix: prefix.trimmingCharacters(in: .whitespaces), interface: interface, packet: packet,
+                                      sourceMAC: sourceMAC, time: Date()))
     }
 }
 

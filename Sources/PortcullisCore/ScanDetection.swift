@@ -38,10 +38,15 @@ public struct ScanDetection: Hashable, Sendable, Codable {
     /// The dynamic sets of the detector and their size, for the fill-level metrics.
     public static let setSize = 65_536
     public static let setNames = ["scan_seen4", "scan_seen6", "scan_ports4", "scan_ports6", "scan_hosts", "scan_budget", "scan_logged",
-                                  "syn_rate", "syn_logged"]
+                                  "syn_rate", "syn_logged", "spoof_logged"]
 
     /// The NFLOG prefix of scan events (the daemon matches it).
     public static let logPrefix = "portcullis:port_scan"
     /// The NFLOG prefix of SYN flood events.
     public static let synFloodPrefix = "portcullis:syn_flood"
+    /// The NFLOG prefix of sampled anti-spoofing drops, followed by `:` and the drop kind. The
+    /// samples (at most `spoofSamplesPerSecond` a second per VM, on the same group) are the
+    /// evidence of a spoofing case; the decision stays with the drop counters.
+    public static let spoofPrefix = "portcullis:spoof"
+    public static let spoofSamplesPerSecond = 5
 }

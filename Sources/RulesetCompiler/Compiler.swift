@@ -200,12 +200,22 @@ public enum RulesetCompiler {
         "goto drop_\(kind)"
     }
 
-    static func dropChains(_ kinds: [DropKind]) -> String {
+    /// One chain per drop kind: count per VM and kind, then drop. With abuse detection on
+    /// (`sampleGroup`), spoofed packets are also sampled to NFLOG, a few a second per VM, as the
+    /// evidence of a spoofing case (source and destination, when). The arp table has no
+    /// detector sets and passes nil: there, routed VMs' ARP drops are counted only.
+    static func dropChains(_ kinds: [DropKind], sampleGroup: UInt16? = nil) -> String {
         kinds.map { kind in
+            let sample = sampleGroup.flatMap { group in
+                AbuseSettings.spoofKinds.contains(kind.description)
+                    ? "        update @spoof_logged { iifname limit rate \(ScanDetection.spoofSamplesPerSecond)/second } "
+                        + "log group \(group) prefix \"\(ScanDetection.spoofPrefix):\(kind) \"\n"
+                    : nil
+            } ?? ""
             // Inbound filter drops belong to the VM the traffic was going to.
-            """
+            return """
                 chain drop_\(kind) {
-                    update @drops { \(kind == .filteredIn ? "oifname" : "iifname") . \(kind.rawValue) }
+            \(sample)        update @drops { \(kind == .filteredIn ? "oifname" : "iifname") . \(kind.rawValue) }
                     drop
                 }
 
@@ -363,6 +373,7 @@ public enum RulesetCompiler {
               set syn_rate { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
               set syn_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
               set scan_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
+              set spoof_logged { type ifname; flags dynamic, timeout; timeout 1m; size \(ScanDetection.setSize); }
 
           """
     }
@@ -663,7 +674,7 @@ public enum RulesetCompiler {
                 \(drop(.ethertype))
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains(policy))\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(arpChain())\(divertChains(policy))\(filterChains(policy))\(scanChains(policy, family: .bridge))\(dropChains(bridgeDropKinds, sampleGroup: policy.scanDetection?.nflogGroup))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(bridgeSMTPBypass(policy))\(restrictedChain(policy, verdict: "drop"))    }
@@ -688,7 +699,7 @@ public enum RulesetCompiler {
                 meta nfproto vmap { ipv4 : goto vm_ip4, ipv6 : goto vm_ip6 }
             }
 
-        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains(policy))\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds))
+        \(ipv4Chain())\(ipv6Chain())\(smtpChains(policy))\(filterChains(policy))\(scanChains(policy, family: .inet))\(dropChains(inetDropKinds, sampleGroup: policy.scanDetection?.nflogGroup))
             chain forward {
                 type filter hook forward priority -10; policy accept;
         \(inboundFilterJump)\(inetSMTPBypass(policy))\(restrictedChain(policy, verdict: "reject with tcp reset"))    }

@@ -62,6 +62,11 @@ struct AbuseService: Service {
                 engine.abuseCounters.scanEventRead()
                 engine.abuseCounters.scanOverflows(total: reader.lost)
                 guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else { continue }
+                if event.prefix.hasPrefix(ScanDetection.spoofPrefix + ":") {
+                    let kind = event.prefix.dropFirst(ScanDetection.spoofPrefix.count + 1)
+                    await responder.sampleSpoofing(vm.id, "\(event.time.formatted(.iso8601)) \(kind): \(event.summary)")
+                    continue
+                }
                 if event.prefix == ScanDetection.synFloodPrefix {
                     guard await !responder.isFiltered(vm.id, for: .synFlood) else { continue }
                     await responder.offence(.synFlood, vm: vm, at: event.time,
@@ -120,9 +125,11 @@ struct AbuseService: Service {
                     let new = count >= (before[id] ?? 0) ? count - (before[id] ?? 0) : count
                     guard new >= settings.spoofedPackets, let vm = engine.directory.vm(id) else { continue }
                     let kinds = (drops[id] ?? [:]).filter { AbuseSettings.spoofKinds.contains($0.key) && $0.value > 0 }
+                    let samples = await responder.takeSpoofSamples(id)
                     await responder.offence(.spoofing, vm: vm, at: now,
                                             summary: "IP spoofing: \(new) packets with source addresses the VM does not own in \(settings.counterInterval)",
-                                            details: kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value) packets dropped since the ruleset was loaded" })
+                                            details: kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value) packets dropped since the ruleset was loaded" }
+                                                + (samples.isEmpty ? [] : ["sampled spoofed packets (newest last):"] + samples))
                 }
                 for (id, count) in rejected {
                     let new = count >= (previousRejected[id] ?? 0) ? count - (previousRejected[id] ?? 0) : count
@@ -157,6 +164,10 @@ actor AbuseResponder {
     /// observe-only rung, an allowlisted tenant) makes one offence a minute, not one per event.
     private var observed: [VMID: [AbuseSignal: Date]] = [:]
     static let observeQuiet: TimeInterval = 60
+    /// The latest spoofed packets the kernel sampled per VM (newest last): the evidence a spoofing
+    /// case gets besides the counters. A few per VM, so memory stays bounded by the fleet.
+    private var spoofSamples: [VMID: [String]] = [:]
+    static let spoofSamplesKept = 10
 
     init(engine: PolicyEngine, store: SQLiteStore, ladder: AbuseLadder, notices: NoticeSettings,
          histories: [VMID: [AbuseSignal: OffenceHistory]], logger: Logger) {
@@ -175,6 +186,17 @@ actor AbuseResponder {
     }
 
     static func actor(_ signal: AbuseSignal) -> String { "detector:\(signal.rawValue)" }
+
+    func sampleSpoofing(_ vm: VMID, _ line: String) {
+        var samples = spoofSamples[vm, default: []]
+        samples.append(line)
+        spoofSamples[vm] = Array(samples.suffix(Self.spoofSamplesKept))
+    }
+
+    /// The samples since the last spoofing offence of the VM (the next case gets the next ones).
+    func takeSpoofSamples(_ vm: VMID) -> [String] {
+        spoofSamples.removeValue(forKey: vm) ?? []
+    }
 
     /// What a response blocks, for this signal: mail ports for the mail signals, everything
     /// outbound for the others; suspension cuts both directions.
