@@ -12,6 +12,11 @@ public actor PolicyEngine {
     private let clock: @Sendable () -> Date
     private var lastProblem: String?
     private var lastReconcile: Date?
+    /// Why the kernel refused the SMTP interception rules (e.g. no TPROXY support), while it
+    /// does. Port 25 of the VMs the relay would take is then refused instead (the site's policy
+    /// with `smtp.mode: block`): the rest of the policy must not fail open because one feature
+    /// cannot load. Every deep reconcile round tries the configured policy again.
+    public private(set) var interceptionRefused: String?
     /// The stored desired state, held in memory: the engine is its only writer, so it reads
     /// the store once at start and then writes through. A change costs no full read. VMs
     /// are kept sorted by id, the order `DesiredState` wants, so building one stays linear.
@@ -52,7 +57,8 @@ public actor PolicyEngine {
     }
 
     func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil, filters: [Filter]? = nil) -> DesiredState {
-        DesiredState(policy: policy, vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions,
+        DesiredState(policy: interceptionRefused == nil ? policy : policy.with(smtpMode: .block),
+                     vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions,
                      filters: filters ?? storedFilters, now: clock(),
                      bridgeMACs: bridgeMACs)
     }
@@ -149,7 +155,19 @@ public actor PolicyEngine {
     private func startNow() async throws {
         _ = try retireExpired()
         _ = refreshBridges(for: registeredVMs)
-        try await kernel.apply(state(), changed: nil)
+        do {
+            try await kernel.apply(state(), changed: nil)
+        } catch where policy.smtp.mode == .proxy && interceptionRefused == nil {
+            // Perhaps only the interception rules were refused: load everything else, with port
+            // 25 refused, rather than nothing. If that fails too, the problem is elsewhere.
+            interceptionRefused = "\(error)"
+            do {
+                try await kernel.apply(state(), changed: nil)
+            } catch let second {
+                interceptionRefused = nil
+                throw second
+            }
+        }
     }
 
     /// One reconciler round: retire expired exemptions, then compare and repair.
@@ -161,7 +179,19 @@ public actor PolicyEngine {
     private func reconcileNow(deep: Bool) async throws -> String? {
         let knownBridges = bridgeMACs
         let changed = try retireExpired().union(refreshBridges(for: registeredVMs))
-        let problem: String?
+        var problem: String?
+        if deep, let refused = interceptionRefused {
+            interceptionRefused = nil
+            do {
+                try await kernel.apply(state(), changed: nil)
+                needsFullSync = false
+                lastReconcile = clock()
+                lastProblem = "SMTP interception loaded after the kernel had refused it (\(refused)); port 25 is relayed again"
+                return lastProblem
+            } catch {
+                interceptionRefused = "\(error)"
+            }
+        }
         do {
             problem = try await kernel.reconcile(state(), changed: needsFullSync ? nil : changed, deep: deep)
             needsFullSync = false
@@ -379,7 +409,8 @@ public actor PolicyEngine {
             lastReconcile: lastReconcile,
             lastDrift: lastProblem,
             repairs: samples.repairs,
-            failedTransactions: samples.failures
+            failedTransactions: samples.failures,
+            smtpInterceptionRefused: interceptionRefused
         )
     }
 
@@ -425,6 +456,12 @@ public actor PolicyEngine {
         let samples = await kernel.samples()
         return MetricsRenderer.render(state: state, samples: samples) + smtpCounters.prometheusText()
             + abuseCounters.prometheusText() + Self.setFillText(await kernel.dynamicSetFill())
+            + """
+            # HELP portcullis_smtp_interception_refused 1 while the kernel refuses the SMTP interception rules (port 25 is refused instead of relayed).
+            # TYPE portcullis_smtp_interception_refused gauge
+            portcullis_smtp_interception_refused \(interceptionRefused == nil ? 0 : 1)
+
+            """
     }
 }
 
@@ -456,9 +493,12 @@ public struct StatusReport: Sendable, Codable {
     public let lastDrift: String?
     public let repairs: Int
     public let failedTransactions: Int
+    /// Set while the kernel refuses the SMTP interception rules: port 25 is refused instead.
+    public let smtpInterceptionRefused: String?
 
     enum CodingKeys: String, CodingKey {
         case site, vms, repairs
+        case smtpInterceptionRefused = "smtp_interception_refused"
         case restrictedVMs = "restricted_vms"
         case activeExemptions = "active_exemptions"
         case restrictedPorts = "restricted_tcp_ports"

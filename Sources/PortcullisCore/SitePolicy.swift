@@ -29,6 +29,14 @@ public struct SitePolicy: Hashable, Sendable, Codable {
         self.throttle = throttle
     }
 
+    /// The same policy with port 25 handled another way: what the engine enforces while the
+    /// kernel refuses the interception rules (`.block`, fail closed).
+    public func with(smtpMode mode: SMTPMode) -> SitePolicy {
+        SitePolicy(site: site, publicIPv4: publicIPv4, restrictedTCPPorts: restrictedTCPPorts, exemptions: exemptions,
+                   smtp: SMTPInterception(mode: mode, listenPort: smtp.listenPort), scanDetection: scanDetection,
+                   quarantineAllow: quarantineAllow, throttle: throttle)
+    }
+
     public func accessType(of vm: VM) -> AccessType {
         vm.ipv4.contains { address in publicIPv4.contains { $0.contains(address) } } ? .publicIPv4 : .restricted
     }

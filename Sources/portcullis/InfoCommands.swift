@@ -14,7 +14,9 @@ struct Status: AsyncParsableCommand {
             restricted TCP ports: \(s.restrictedPorts)
             last reconcile: \(s.lastReconcile?.formatted(.iso8601) ?? "never"); repairs: \(s.repairs); refused transactions: \(s.failedTransactions)
             last drift: \(s.lastDrift ?? "none")
-            """
+            """ + (s.smtpInterceptionRefused.map {
+                "\nSMTP INTERCEPTION REFUSED by the kernel: port 25 is refused instead of relayed (\($0))"
+            } ?? "")
         }
     }
 }

@@ -37,6 +37,13 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         logger.info("policy loaded", metadata: ["site": "\(site.policy.site)", "store": "\(site.storePath)"])
+        if let refused = await engine.interceptionRefused {
+            logger.critical("""
+                the kernel refused the SMTP interception rules; port 25 of the VMs the relay would take is refused \
+                instead (fail closed) until they load. Check that the kernel has nft_tproxy and nf_socket \
+                (docs/troubleshooting.md); the daemon retries every deep reconcile round
+                """, metadata: ["error": "\(refused)"])
+        }
 
         try FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: site.apiSocket).deletingLastPathComponent().path, withIntermediateDirectories: true)

@@ -11,15 +11,18 @@ import Store
 actor FakeKernel: KernelEnforcing {
     var applied: [DesiredState] = []
     var refuse = false
+    /// Refuses any state that relays port 25, like a kernel without TPROXY.
+    var refuseInterception = false
     /// Suspends inside every apply, as the real enforcer does while libnftables runs, so
     /// that concurrent changes get the chance to interleave.
     var suspend = false
 
     func setRefuse(_ value: Bool) { refuse = value }
+    func setRefuseInterception(_ value: Bool) { refuseInterception = value }
     func setSuspend(_ value: Bool) { suspend = value }
 
     func apply(_ state: DesiredState, changed: Set<VMID>?) async throws {
-        if refuse { throw FakeRefusal() }
+        if refuse || (refuseInterception && state.policy.smtp.mode == .proxy) { throw FakeRefusal() }
         if suspend { try await Task.sleep(for: .milliseconds(5)) }
         applied.append(state)
     }
@@ -300,5 +303,40 @@ struct APITests {
                 }
             }
         }
+    }
+
+    /// A kernel that cannot load the interception rules (no TPROXY) must not leave the host with
+    /// nothing: everything else loads with port 25 refused, status and /metrics say so, and a
+    /// deep reconcile round loads the interception once the kernel takes it.
+    @Test func refusedInterceptionFailsClosed() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let kernel = FakeKernel()
+        await kernel.setRefuseInterception(true)
+        let engine = try PolicyEngine(policy: policy, store: store, kernel: kernel)
+        try await engine.start()
+        #expect(await kernel.applied.last?.policy.smtp.mode == .block)
+        #expect(await engine.interceptionRefused?.contains("nftables refused") == true)
+        #expect(try await engine.status().smtpInterceptionRefused != nil)
+        #expect(try await engine.metrics().contains("portcullis_smtp_interception_refused 1"))
+        _ = try await engine.reconcile(deep: true)
+        #expect(await engine.interceptionRefused != nil, "still refused: stays closed")
+        #expect(await kernel.applied.last?.policy.smtp.mode == .block)
+        await kernel.setRefuseInterception(false)
+        _ = try await engine.reconcile(deep: false)
+        #expect(await engine.interceptionRefused != nil, "only deep rounds try again")
+        let note = try await engine.reconcile(deep: true)
+        #expect(note?.contains("relayed again") == true)
+        #expect(await engine.interceptionRefused == nil)
+        #expect(await kernel.applied.last?.policy.smtp.mode == .proxy)
+        #expect(try await engine.metrics().contains("portcullis_smtp_interception_refused 0"))
+    }
+
+    @Test func aKernelRefusingEverythingStillFailsTheStart() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let kernel = FakeKernel()
+        await kernel.setRefuse(true)
+        let engine = try PolicyEngine(policy: policy, store: store, kernel: kernel)
+        await #expect(throws: FakeRefusal.self) { try await engine.start() }
+        #expect(await engine.interceptionRefused == nil, "not blamed on the interception")
     }
 }
