@@ -56,8 +56,10 @@ public actor PolicyEngine {
         storedFilters = try store.filters()
     }
 
-    func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil, filters: [Filter]? = nil) -> DesiredState {
-        DesiredState(policy: interceptionRefused == nil ? policy : policy.with(smtpMode: .block),
+    /// `configured`: the site's policy even while the kernel refuses its SMTP interception (to
+    /// try it again).
+    func state(vms: [VM]? = nil, exemptions: [Exemption]? = nil, filters: [Filter]? = nil, configured: Bool = false) -> DesiredState {
+        DesiredState(policy: interceptionRefused == nil || configured ? policy : policy.with(smtpMode: .block),
                      vms: vms ?? registeredVMs, exemptions: exemptions ?? storedExemptions,
                      filters: filters ?? storedFilters, now: clock(),
                      bridgeMACs: bridgeMACs)
@@ -181,15 +183,17 @@ public actor PolicyEngine {
         let changed = try retireExpired().union(refreshBridges(for: registeredVMs))
         var problem: String?
         if deep, let refused = interceptionRefused {
-            interceptionRefused = nil
+            // Readers (status, metrics, explain) keep seeing the refusal until the kernel takes it.
             do {
-                try await kernel.apply(state(), changed: nil)
+                try await kernel.apply(state(configured: true), changed: nil)
+                interceptionRefused = nil
                 needsFullSync = false
                 lastReconcile = clock()
                 lastProblem = "SMTP interception loaded after the kernel had refused it (\(refused)); port 25 is relayed again"
                 return lastProblem
             } catch {
                 interceptionRefused = "\(error)"
+                needsFullSync = true  // the kernel holds the block-mode ruleset; compare it in full below
             }
         }
         do {

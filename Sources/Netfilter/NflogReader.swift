@@ -29,9 +29,13 @@ public struct NflogEvent: Sendable, Hashable {
         let frame = sourceMAC.map { "from \($0): " } ?? ""
         guard let first = packet.first else { return frame + "(no packet bytes)" }
         if first >> 4 == 4, packet.count >= 20 {
+            // Ports only where the header says they are: a valid header length, and the first
+            // fragment (a later fragment's bytes there are payload).
             let headerLength = Int(first & 0x0f) * 4
+            let fragmentOffset = (UInt16(packet[6]) << 8 | UInt16(packet[7])) & 0x1fff
             return frame + "IPv4 " + Self.transport(protocol: packet[9], source: Self.ipv4(packet[12..<16]),
-                                                     destination: Self.ipv4(packet[16..<20]), at: headerLength)(packet)
+                                                     destination: Self.ipv4(packet[16..<20]),
+                                                     at: headerLength >= 20 && fragmentOffset == 0 ? headerLength : nil)(packet)
         }
         if first >> 4 == 6, packet.count >= 40 {
             return frame + "IPv6 " + Self.transport(protocol: packet[6], source: "[\(Self.ipv6(packet[8..<24]))]",
@@ -49,7 +53,7 @@ public struct NflogEvent: Sendable, Hashable {
         return frame + "a frame of \(packet.count)+ bytes that is not IPv4, IPv6 or ARP"
     }
 
-    private static func transport(protocol number: UInt8, source: String, destination: String, at offset: Int) -> ([UInt8]) -> String {
+    private static func transport(protocol number: UInt8, source: String, destination: String, at offset: Int?) -> ([UInt8]) -> String {
         { packet in
             let name: String = switch number {
             case 6: "TCP"
@@ -58,7 +62,7 @@ public struct NflogEvent: Sendable, Hashable {
             case 58: "ICMPv6"
             default: "protocol \(number)"
             }
-            guard number == 6 || number == 17, packet.count >= offset + 4 else { return "\(name) \(source) -> \(destination)" }
+            guard number == 6 || number == 17, let offset, packet.count >= offset + 4 else { return "\(name) \(source) -> \(destination)" }
             let sourcePort = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
             let destinationPort = UInt16(packet[offset + 2]) << 8 | UInt16(packet[offset + 3])
             return "\(name) \(source):\(sourcePort) -> \(destination):\(destinationPort)"

@@ -23,6 +23,8 @@ public enum AbuseSignal: String, Hashable, Sendable, Codable, CaseIterable {
 extension AbuseSignal {
     /// The mail signals, answered by blocking the mail ports rather than all traffic.
     public var isAboutMail: Bool { ![.portScan, .synFlood, .spoofing].contains(self) }
+    /// Who a filter placed for this signal names as its author (`placed_by`).
+    public var detector: String { "detector:\(rawValue)" }
 
     /// SMTP, submission with implicit TLS, and submission: what "block SMTP" closes.
     public static let mailPorts: [Port] = [Port(25)!, Port(465)!, Port(587)!]

@@ -49,4 +49,7 @@ public struct ScanDetection: Hashable, Sendable, Codable {
     /// evidence of a spoofing case; the decision stays with the drop counters.
     public static let spoofPrefix = "portcullis:spoof"
     public static let spoofSamplesPerSecond = 5
+    /// ...and at most this many a second per drop kind for the whole host, so that many VMs
+    /// spoofing at once cannot crowd the scan events out of the NFLOG queue.
+    public static let spoofSamplesPerSecondInAll = 50
 }

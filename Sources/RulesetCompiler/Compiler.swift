@@ -201,14 +201,15 @@ public enum RulesetCompiler {
     }
 
     /// One chain per drop kind: count per VM and kind, then drop. With abuse detection on
-    /// (`sampleGroup`), spoofed packets are also sampled to NFLOG, a few a second per VM, as the
-    /// evidence of a spoofing case (source and destination, when). The arp table has no
+    /// (`sampleGroup`), spoofed packets are also sampled to NFLOG, a few a second per VM and a
+    /// few dozen in all (the group also carries the scan events), as the evidence of a spoofing
+    /// case (source and destination, when). The arp table has no
     /// detector sets and passes nil: there, routed VMs' ARP drops are counted only.
     static func dropChains(_ kinds: [DropKind], sampleGroup: UInt16? = nil) -> String {
         kinds.map { kind in
             let sample = sampleGroup.flatMap { group in
                 AbuseSettings.spoofKinds.contains(kind.description)
-                    ? "        update @spoof_logged { iifname limit rate \(ScanDetection.spoofSamplesPerSecond)/second } "
+                    ? "        limit rate \(ScanDetection.spoofSamplesPerSecondInAll)/second update @spoof_logged { iifname limit rate \(ScanDetection.spoofSamplesPerSecond)/second } "
                         + "log group \(group) prefix \"\(ScanDetection.spoofPrefix):\(kind) \"\n"
                     : nil
             } ?? ""

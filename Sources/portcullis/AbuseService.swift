@@ -59,12 +59,13 @@ struct AbuseService: Service {
         logger.info("port-scan detection listening", metadata: ["nflog_group": "\(scan.nflogGroup)"])
         await withTaskCancellationHandler {
             for await event in reader.events {
-                engine.abuseCounters.scanEventRead()
                 engine.abuseCounters.scanOverflows(total: reader.lost)
+                let isSpoofSample = event.prefix.hasPrefix(ScanDetection.spoofPrefix + ":")
+                if !isSpoofSample { engine.abuseCounters.scanEventRead() }
                 guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else { continue }
-                if event.prefix.hasPrefix(ScanDetection.spoofPrefix + ":") {
+                if isSpoofSample {
                     let kind = event.prefix.dropFirst(ScanDetection.spoofPrefix.count + 1)
-                    await responder.sampleSpoofing(vm.id, "\(event.time.formatted(.iso8601)) \(kind): \(event.summary)")
+                    await responder.sampleSpoofing(vm.id, at: event.time, "\(event.time.formatted(.iso8601)) \(kind): \(event.summary)")
                     continue
                 }
                 if event.prefix == ScanDetection.synFloodPrefix {
@@ -125,7 +126,7 @@ struct AbuseService: Service {
                     let new = count >= (before[id] ?? 0) ? count - (before[id] ?? 0) : count
                     guard new >= settings.spoofedPackets, let vm = engine.directory.vm(id) else { continue }
                     let kinds = (drops[id] ?? [:]).filter { AbuseSettings.spoofKinds.contains($0.key) && $0.value > 0 }
-                    let samples = await responder.takeSpoofSamples(id)
+                    let samples = await responder.takeSpoofSamples(id, since: now.addingTimeInterval(-max(60, 2 * settings.counterInterval.timeInterval)))
                     await responder.offence(.spoofing, vm: vm, at: now,
                                             summary: "IP spoofing: \(new) packets with source addresses the VM does not own in \(settings.counterInterval)",
                                             details: kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value) packets dropped since the ruleset was loaded" }
@@ -166,7 +167,7 @@ actor AbuseResponder {
     static let observeQuiet: TimeInterval = 60
     /// The latest spoofed packets the kernel sampled per VM (newest last): the evidence a spoofing
     /// case gets besides the counters. A few per VM, so memory stays bounded by the fleet.
-    private var spoofSamples: [VMID: [String]] = [:]
+    private var spoofSamples: [VMID: [(time: Date, line: String)]] = [:]
     static let spoofSamplesKept = 10
 
     init(engine: PolicyEngine, store: SQLiteStore, ladder: AbuseLadder, notices: NoticeSettings,
@@ -182,20 +183,23 @@ actor AbuseResponder {
     /// Whether the detector for `signal` already has a filter in force on the VM: reports
     /// queued before the filter went in are about the offence being dealt with.
     func isFiltered(_ vm: VMID, for signal: AbuseSignal) async -> Bool {
-        await engine.filters().contains { $0.vm == vm && $0.placedBy == Self.actor(signal) }
+        await engine.filters().contains { $0.vm == vm && $0.placedBy == signal.detector }
     }
 
-    static func actor(_ signal: AbuseSignal) -> String { "detector:\(signal.rawValue)" }
-
-    func sampleSpoofing(_ vm: VMID, _ line: String) {
+    func sampleSpoofing(_ vm: VMID, at time: Date, _ line: String) {
         var samples = spoofSamples[vm, default: []]
-        samples.append(line)
+        samples.append((time, line))
         spoofSamples[vm] = Array(samples.suffix(Self.spoofSamplesKept))
+        if spoofSamples.count > 1_000 {  // VMs that spoofed a little long ago (or are gone) are forgotten
+            let recent = time.addingTimeInterval(-600)
+            spoofSamples = spoofSamples.filter { $0.value.last.map { $0.time > recent } ?? false }
+        }
     }
 
-    /// The samples since the last spoofing offence of the VM (the next case gets the next ones).
-    func takeSpoofSamples(_ vm: VMID) -> [String] {
-        spoofSamples.removeValue(forKey: vm) ?? []
+    /// The samples taken since `since` (older ones are another episode, or another VM that had
+    /// the id), and forgets the VM's samples: the next case gets the next ones.
+    func takeSpoofSamples(_ vm: VMID, since: Date) -> [String] {
+        (spoofSamples.removeValue(forKey: vm) ?? []).filter { $0.time >= since }.map(\.line)
     }
 
     /// What a response blocks, for this signal: mail ports for the mail signals, everything
@@ -222,7 +226,7 @@ actor AbuseResponder {
     }
 
     func offence(_ signal: AbuseSignal, vm: VM, at time: Date, summary: String, details: [String]) async {
-        let actor = Self.actor(signal)
+        let actor = signal.detector
         if await isFiltered(vm.id, for: signal) { return }
         if let last = observed[vm.id]?[signal], time.timeIntervalSince(last) < Self.observeQuiet { return }
         let decision = ladder.decide(signal, vm: vm.id, tenant: vm.tenant, history: histories[vm.id]?[signal], now: time)

@@ -22,16 +22,32 @@ struct NoticeService: Service {
     let logger: Logger
 
     func run() async throws {
+        // Notices attempted whose outcome the store did not take (disk full, locked): they are not
+        // sent again while they wait here, and saving their outcome is retried every round.
+        var unsaved: [String: Notice] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            for notice in unsaved.values where save(notice) { unsaved[notice.id] = nil }
             do {
-                for notice in try store.dueNotices(at: Date()) {
+                for notice in try store.dueNotices(at: Date()) where unsaved[notice.id] == nil {
                     if Task.isShuttingDownGracefully { break }
-                    await attempt(notice)
+                    let outcome = await attempt(notice)
+                    if !save(outcome) { unsaved[outcome.id] = outcome }
                 }
             } catch {
                 logger.error("could not read the notice outbox: \(error)")
             }
             try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func save(_ notice: Notice) -> Bool {
+        do {
+            try store.updateNotice(notice, at: Date())
+            return true
+        } catch {
+            logger.error("could not record a notice's delivery; it is not sent again meanwhile: \(error)",
+                         metadata: ["notice": "\(notice.id)"])
+            return false
         }
     }
 
@@ -48,7 +64,8 @@ struct NoticeService: Service {
         }
     }
 
-    private func attempt(_ notice: Notice) async {
+    /// One delivery attempt; returns the notice with its outcome, for the store.
+    private func attempt(_ notice: Notice) async -> Notice {
         var notice = notice
         notice.attempts += 1
         let now = Date()
@@ -75,11 +92,7 @@ struct NoticeService: Service {
                                         "error": "\(error)"])
             }
         }
-        do {
-            try store.updateNotice(notice, at: Date())
-        } catch {
-            logger.error("could not record a notice's delivery: \(error)", metadata: ["notice": "\(notice.id)"])
-        }
+        return notice
     }
 
     static func isPermanent(_ error: any Error) -> Bool {

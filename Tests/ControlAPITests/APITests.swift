@@ -321,6 +321,11 @@ struct APITests {
         _ = try await engine.reconcile(deep: true)
         #expect(await engine.interceptionRefused != nil, "still refused: stays closed")
         #expect(await kernel.applied.last?.policy.smtp.mode == .block)
+        // A change meanwhile is applied with port 25 refused too.
+        _ = try await engine.add(try VM(id: "pub", tenant: "t1", contact: nil, interface: "vmpub0", mac: "02:00:00:00:01:01",
+                                        ipv4: ["203.0.113.10"], ipv6: [], allowedSources: []), actor: "test")
+        #expect(await kernel.applied.last?.vms.map(\.id.value) == ["pub"])
+        #expect(await kernel.applied.last?.policy.smtp.mode == .block)
         await kernel.setRefuseInterception(false)
         _ = try await engine.reconcile(deep: false)
         #expect(await engine.interceptionRefused != nil, "only deep rounds try again")

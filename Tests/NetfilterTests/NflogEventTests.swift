@@ -34,6 +34,10 @@ import Testing
         // ARP request
         ("0001080006040001" + "020000000201" + "cb00710a" + "000000000000" + "cb007101", nil,
          "ARP request: who has 203.0.113.1, tell 203.0.113.10 at 02:00:00:00:02:01"),
+        // A later fragment: no ports, whatever its bytes say
+        ("4500001c00010010401100" + "0acb007163cb007101" + "9c400009000800", nil, "IPv4 UDP 203.0.113.99 -> 203.0.113.1"),
+        // A header length under 20 bytes: no ports
+        ("4300001c000100004011000acb007163cb007101" + "9c400009000800", nil, "IPv4 UDP 203.0.113.99 -> 203.0.113.1"),
         ("8100", nil, "a frame of 2+ bytes that is not IPv4, IPv6 or ARP"),
         ("", "02:66:66:66:66:66", "from 02:66:66:66:66:66: (no packet bytes)"),
     ])
