@@ -82,7 +82,7 @@ final class SMTPClientCodec: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let bytes: ByteBuffer
         switch Self.unwrapOutboundIn(data) {
-        case .command(let line, let timeout):
+        case .command(let line, let timeout), .secret(let line, let timeout):
             arm(timeout, context: context)
             bytes = ByteBuffer(string: line + "\r\n")
         case .startTLS(let timeout):

@@ -23,6 +23,7 @@ struct SMTPClientConversation {
         if let command {
             switch command {
             case .command(let line, _): logger.debug("smarthost <- \(line)")
+            case .secret: logger.debug("smarthost <- (credentials, not logged)")
             case .startTLS: logger.debug("smarthost <- STARTTLS")
             case .messageText(let text, _): logger.debug("smarthost <- message text, \(text.count) bytes")
             }

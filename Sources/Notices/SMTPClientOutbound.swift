@@ -5,6 +5,8 @@ import NIOCore
 enum SMTPClientOutbound: Sendable {
     /// A command line, without CRLF.
     case command(String, replyTimeout: TimeAmount)
+    /// A line that carries credentials (AUTH and its answers): sent like a command, never logged.
+    case secret(String, replyTimeout: TimeAmount)
     /// STARTTLS. On a 220 reply the codec puts TLS on the connection before passing the reply
     /// on, so no plaintext the server sends after its 220 can be taken for a reply over TLS.
     case startTLS(replyTimeout: TimeAmount)

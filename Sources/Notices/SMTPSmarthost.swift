@@ -48,10 +48,13 @@ public struct SMTPSmarthost: Hashable, Sendable {
     /// The name we give in EHLO/HELO: this host's name as the smarthost should log it.
     public let heloName: String
     public let timeouts: SMTPSubmissionTimeouts
+    /// Log in with SMTP AUTH after STARTTLS; nil: relay by this host's address.
+    public let credentials: SMTPCredentials?
 
     /// `host` may be an IPv6 address in brackets (`[2001:db8::25]`), as in URLs; they are removed.
     public init(host: String, port: Int = 25, tls: SMTPSubmissionTLS = .opportunistic, verify: Bool = true,
-                heloName: String, timeouts: SMTPSubmissionTimeouts = .standard) throws(ValidationError) {
+                heloName: String, timeouts: SMTPSubmissionTimeouts = .standard,
+                credentials: SMTPCredentials? = nil) throws(ValidationError) {
         let host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         guard !host.isEmpty, host.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "/") }) else {
             throw ValidationError(field: "smarthost host", value: host, problem: "expected an IP address or host name")
@@ -68,8 +71,13 @@ public struct SMTPSmarthost: Hashable, Sendable {
         self.port = port
         self.tls = tls
         self.verify = verify
+        guard credentials == nil || tls != .off else {
+            throw ValidationError(field: "notices.email.auth", value: credentials!.username,
+                                  problem: "credentials are only sent over TLS: set notices.email.tls to required")
+        }
         self.heloName = heloName
         self.timeouts = timeouts
+        self.credentials = credentials
     }
 
     /// `host:port`, with brackets around an IPv6 address, for messages.

@@ -24,6 +24,9 @@ public enum SMTPSubmissionError: Error, Hashable, Sendable, CustomStringConverti
     /// The TLS handshake failed: the certificate did not verify, or no protocol version or cipher
     /// was acceptable to both sides.
     case tlsFailed(smarthost: String, verify: Bool, reason: String)
+    /// Credentials are configured but cannot be used on this connection: no TLS (they are never
+    /// sent in plaintext), or the smarthost offers no AUTH mechanism we speak (PLAIN, LOGIN).
+    case authNotPossible(smarthost: String, reason: String)
     /// The task sending the notice was cancelled (the daemon is stopping).
     case cancelled
 
@@ -64,6 +67,8 @@ public enum SMTPSubmissionError: Error, Hashable, Sendable, CustomStringConverti
                     + "configured host name, or set verify to false on a network you trust; "
                     : "check the smarthost's TLS settings (TLS 1.2 or later is required); ")
                 + "the notice will be retried"
+        case .authNotPossible(let smarthost, let reason):
+            return "cannot log in at the smarthost \(smarthost): \(reason); the notice will be retried"
         case .cancelled:
             return "sending the notice was cancelled (the daemon is stopping); the notice will be retried"
         }
@@ -78,9 +83,11 @@ public enum SMTPSubmissionError: Error, Hashable, Sendable, CustomStringConverti
             "set helo name to a name the smarthost accepts, usually this host's fully qualified DNS name"
         case .startTLS:
             "fix TLS on the smarthost, or set tls to 'off' if the path to it is trusted"
+        case .auth:
+            "check notices.email.auth (user name, password file) against the smarthost's accounts"
         case .mailFrom:
-            "use a sender address the smarthost accepts from this host (portcullis does not authenticate, so the "
-                + "smarthost must allow this host to relay)"
+            "use a sender address the smarthost accepts from this host or account (without notices.email.auth the "
+                + "smarthost must allow this host to relay by its address)"
         case .rcptTo(let address):
             "correct the contact address \(address), or allow this host to relay through the smarthost"
         case .data, .messageText:

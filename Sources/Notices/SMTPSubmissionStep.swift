@@ -7,6 +7,8 @@ public enum SMTPSubmissionStep: Hashable, Sendable, CustomStringConvertible {
     case ehlo
     case helo
     case startTLS
+    /// SMTP AUTH (RFC 4954), with the configured credentials.
+    case auth
     case mailFrom(EmailAddress)
     case rcptTo(EmailAddress)
     case data
@@ -20,6 +22,7 @@ public enum SMTPSubmissionStep: Hashable, Sendable, CustomStringConvertible {
         case .ehlo: "EHLO"
         case .helo: "HELO"
         case .startTLS: "STARTTLS"
+        case .auth: "AUTH"
         case .mailFrom(let address): "MAIL FROM:<\(address)>"
         case .rcptTo(let address): "RCPT TO:<\(address)>"
         case .data: "DATA"

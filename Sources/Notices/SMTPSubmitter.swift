@@ -8,8 +8,9 @@ import SMTPProxy
 ///
 /// One connection per notice keeps every attempt independent: the outbox retries a notice by
 /// calling `send` again, and no half-used session carries state from one notice into another.
-/// Notices are rare, so the handshake cost does not matter. No authentication: the smarthost is
-/// expected to let this host relay by its address, as MTAs do for their own infrastructure.
+/// Notices are rare, so the handshake cost does not matter. The smarthost lets this host relay
+/// by its address, as MTAs do for their own infrastructure, or, with credentials, after SMTP
+/// AUTH over TLS.
 public struct SMTPSubmitter: Sendable {
     public let smarthost: SMTPSmarthost
     private let group: any EventLoopGroup
@@ -97,13 +98,15 @@ public struct SMTPSubmitter: Sendable {
                           over conversation: inout SMTPClientConversation) async throws(SMTPSubmissionError) -> SMTPReply {
         let reply = smarthost.timeouts.reply
         _ = try await conversation.expect([220], after: nil, step: .greeting)
-        let extensions = try await hello(&conversation)
+        var extensions = try await hello(&conversation)
+        var secured = false
         if smarthost.tls != .off {
-            if extensions.contains("STARTTLS") {
+            if extensions["STARTTLS"] != nil {
                 let answer = try await conversation.exchange(.startTLS(replyTimeout: reply), step: .startTLS)
                 if answer.code == 220 {
                     // RFC 3207 4.2: forget what was learnt in plaintext and greet again over TLS.
-                    _ = try await hello(&conversation)
+                    extensions = try await hello(&conversation)
+                    secured = true
                     logger.debug("smarthost: TLS is up")
                 } else if smarthost.tls == .required || !(answer.isTransientFailure || answer.isPermanentFailure) {
                     throw conversation.unexpected(answer, step: .startTLS)
@@ -114,6 +117,9 @@ public struct SMTPSubmitter: Sendable {
             } else if smarthost.tls == .required {
                 throw .tlsNotOffered(smarthost: smarthost.endpoint)
             }
+        }
+        if let credentials = smarthost.credentials {
+            try await authenticate(credentials, mechanisms: extensions["AUTH"], secured: secured, over: &conversation)
         }
         _ = try await conversation.expect([250], after: .command("MAIL FROM:<\(mail.from)>", replyTimeout: reply),
                                           step: .mailFrom(mail.from))
@@ -126,19 +132,47 @@ public struct SMTPSubmitter: Sendable {
                                              step: .messageText)
     }
 
+    /// SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) where offered, else LOGIN; only over TLS.
+    private func authenticate(_ credentials: SMTPCredentials, mechanisms: [String]?, secured: Bool,
+                              over conversation: inout SMTPClientConversation) async throws(SMTPSubmissionError) {
+        guard secured else {
+            throw .authNotPossible(smarthost: smarthost.endpoint, reason: "the connection has no TLS (STARTTLS not offered or "
+                + "refused) and credentials are never sent in plaintext; set notices.email.tls to required")
+        }
+        let offered = Set((mechanisms ?? []).map { $0.uppercased() })
+        let timeout = smarthost.timeouts.reply
+        if offered.contains("PLAIN") {
+            _ = try await conversation.expect([235], after: .secret("AUTH PLAIN \(credentials.plainResponse)", replyTimeout: timeout),
+                                              step: .auth)
+        } else if offered.contains("LOGIN") {
+            _ = try await conversation.expect([334], after: .command("AUTH LOGIN", replyTimeout: timeout), step: .auth)
+            let (user, password) = (credentials.loginResponses[0], credentials.loginResponses[1])
+            _ = try await conversation.expect([334], after: .secret(user, replyTimeout: timeout), step: .auth)
+            _ = try await conversation.expect([235], after: .secret(password, replyTimeout: timeout), step: .auth)
+        } else {
+            throw .authNotPossible(smarthost: smarthost.endpoint, reason: mechanisms == nil
+                ? "it offers no AUTH after STARTTLS (is this the submission port, usually 587?)"
+                : "it offers AUTH \(mechanisms!.joined(separator: " ")), none of which is PLAIN or LOGIN")
+        }
+        logger.debug("smarthost: logged in", metadata: ["user": "\(credentials.username)"])
+    }
+
     /// EHLO, or HELO when the smarthost does not know EHLO (a 5xx to it, RFC 5321 4.1.4), and the
-    /// extension keywords it announced (none after HELO).
-    private func hello(_ conversation: inout SMTPClientConversation) async throws(SMTPSubmissionError) -> Set<String> {
+    /// extensions it announced, keyword (upper case) to parameters (none after HELO).
+    private func hello(_ conversation: inout SMTPClientConversation) async throws(SMTPSubmissionError) -> [String: [String]] {
         let timeout = smarthost.timeouts.reply
         let ehlo = try await conversation.exchange(.command("EHLO \(smarthost.heloName)", replyTimeout: timeout), step: .ehlo)
         if ehlo.code == 250 {
-            return Set(ehlo.lines.dropFirst().compactMap { line in
-                line.split(separator: " ", maxSplits: 1).first.map { $0.uppercased() }
-            })
+            var extensions: [String: [String]] = [:]
+            for line in ehlo.lines.dropFirst() {
+                let words = line.split(separator: " ").map(String.init)
+                if let keyword = words.first { extensions[keyword.uppercased()] = Array(words.dropFirst()) }
+            }
+            return extensions
         }
         guard ehlo.isPermanentFailure else { throw conversation.unexpected(ehlo, step: .ehlo) }
         _ = try await conversation.expect([250], after: .command("HELO \(smarthost.heloName)", replyTimeout: timeout),
                                           step: .helo)
-        return []
+        return [:]
     }
 }

@@ -26,6 +26,15 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
         public let heloName: String?
         /// A template file replacing the built-in notice text (docs/configuration.md lists its placeholders).
         public let templatePath: String?
+        /// SMTP AUTH at the smarthost; nil: it lets this host relay by its address.
+        public let auth: Auth?
+    }
+
+    /// A login at the smarthost. The password is in a file (its first line), not in the
+    /// configuration, so the configuration can be world-readable.
+    public struct Auth: Sendable, Hashable {
+        public let username: String
+        public let passwordFile: String
     }
 
     public struct Webhook: Sendable, Hashable {
@@ -101,8 +110,22 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
     struct EmailSection: Decodable {
         let email: Email
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case relay, from, tls, helo, template
+            case relay, from, tls, helo, template, auth
             case verifyCertificate = "verify_certificate"
+        }
+
+        struct AuthSection: Decodable {
+            let auth: Auth
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case username
+                case passwordFile = "password_file"
+            }
+            init(from decoder: any Decoder) throws {
+                try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "notices.email.auth")
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                auth = Auth(username: try c.decode(String.self, forKey: .username),
+                            passwordFile: try c.decode(String.self, forKey: .passwordFile))
+            }
         }
         init(from decoder: any Decoder) throws {
             try refuseUnknownKeys(in: decoder, known: CodingKeys.self, section: "notices.email")
@@ -119,7 +142,12 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
             email = Email(relayHost: host, relayPort: port, from: try c.decode(EmailAddress.self, forKey: .from), tls: tls,
                           verifyCertificate: try c.decodeIfPresent(Bool.self, forKey: .verifyCertificate) ?? true,
                           heloName: try c.decodeIfPresent(String.self, forKey: .helo),
-                          templatePath: try c.decodeIfPresent(String.self, forKey: .template))
+                          templatePath: try c.decodeIfPresent(String.self, forKey: .template),
+                          auth: try c.decodeIfPresent(AuthSection.self, forKey: .auth)?.auth)
+            if email.auth != nil, tls != .required {
+                throw ValidationError(field: "notices.email.tls", value: tls.rawValue,
+                                      problem: "must be required with notices.email.auth: the password is only ever sent over TLS")
+            }
         }
 
         /// "host:port", "[v6]:port", or a host alone (port 25).

@@ -16,6 +16,8 @@ struct NoticeService: Service {
     let composer: NoticeComposer
     let submitter: SMTPSubmitter?
     let poster: WebhookPoster?
+    /// Why e-mail cannot be sent yet (its password file), when it cannot: notices wait.
+    let emailProblem: String?
     /// Why the webhook cannot be used (its secret file), when it cannot.
     let webhookProblem: String?
     let counters: AbuseCounters
@@ -54,11 +56,13 @@ struct NoticeService: Service {
     private func deliver(_ notice: Notice) async throws -> String {
         switch notice.channel {
         case .email:
-            guard let submitter else { throw NoticeChannelOff(channel: .email) }
+            guard let submitter else {
+                throw emailProblem.map { ChannelUnavailable(problem: $0) as any Error } ?? NoticeChannelOff(channel: .email)
+            }
             return try await submitter.send(try composer.mail(notice))
         case .webhook:
             guard let poster else {
-                throw webhookProblem.map { WebhookUnavailable(problem: $0) as any Error } ?? NoticeChannelOff(channel: .webhook)
+                throw webhookProblem.map { ChannelUnavailable(problem: $0) as any Error } ?? NoticeChannelOff(channel: .webhook)
             }
             return try await poster.post(json: try composer.webhookBody(notice))
         }
@@ -104,9 +108,9 @@ struct NoticeService: Service {
     }
 }
 
-/// The webhook is configured but its secret cannot be read: retried, so fixing the file and
-/// restarting delivers what waited.
-struct WebhookUnavailable: Error, CustomStringConvertible {
+/// A channel is configured but its secret (the webhook's key, the smarthost password) cannot be
+/// read: retried, so fixing the file and restarting delivers what waited.
+struct ChannelUnavailable: Error, CustomStringConvertible {
     let problem: String
     var description: String { problem }
 }

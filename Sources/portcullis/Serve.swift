@@ -122,6 +122,7 @@ func noticeService(site: SiteConfig, store: SQLiteStore, counters: AbuseCounters
         }
     }
     var submitter: SMTPSubmitter?
+    var emailProblem: String?
     if let email = settings.email {
         do {
             let tls: SMTPSubmissionTLS = switch email.tls {
@@ -129,9 +130,23 @@ func noticeService(site: SiteConfig, store: SQLiteStore, counters: AbuseCounters
             case .opportunistic: .opportunistic
             case .required: .required
             }
-            submitter = SMTPSubmitter(smarthost: try SMTPSmarthost(
-                host: email.relayHost, port: email.relayPort, tls: tls, verify: email.verifyCertificate,
-                heloName: email.heloName ?? ProcessInfo.processInfo.hostName))
+            var credentials: SMTPCredentials?
+            if let auth = email.auth {
+                do {
+                    let password = try String(contentsOfFile: auth.passwordFile, encoding: .utf8)
+                        .split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+                    credentials = try SMTPCredentials(username: auth.username, password: password)
+                } catch {
+                    emailProblem = "the smarthost password file \(auth.passwordFile) cannot be used (\(error)); "
+                        + "fix it and restart the daemon"
+                    logger.critical("notice e-mails wait: \(emailProblem!)")
+                }
+            }
+            if emailProblem == nil {
+                submitter = SMTPSubmitter(smarthost: try SMTPSmarthost(
+                    host: email.relayHost, port: email.relayPort, tls: tls, verify: email.verifyCertificate,
+                    heloName: email.heloName ?? ProcessInfo.processInfo.hostName, credentials: credentials))
+            }
         } catch {
             logger.critical("notice e-mail is off: \(error)")
         }
@@ -148,7 +163,8 @@ func noticeService(site: SiteConfig, store: SQLiteStore, counters: AbuseCounters
         }
     }
     return NoticeService(store: store, settings: settings, composer: NoticeComposer(settings: settings, template: template),
-                         submitter: submitter, poster: poster, webhookProblem: problem, counters: counters, logger: logger)
+                         submitter: submitter, poster: poster, emailProblem: emailProblem, webhookProblem: problem,
+                         counters: counters, logger: logger)
 }
 
 /// The relay's STARTTLS as configured: nil for `off`; for `terminate`, the operator's PEM pair or

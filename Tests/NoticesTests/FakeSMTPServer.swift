@@ -19,6 +19,10 @@ struct FakeSMTPScript: Sendable {
     /// Write every reply in 3-byte pieces a few milliseconds apart, so the client has to
     /// reassemble replies (and multi-line replies) across reads. Not with `startTLS`.
     var trickle = false
+    /// SMTP AUTH: offered (with these mechanisms, e.g. "PLAIN LOGIN") once TLS is up, or also in
+    /// plaintext with `authInPlaintext`; accepts exactly this user and password.
+    var auth: (mechanisms: String, user: String, password: String)?
+    var authInPlaintext = false
 }
 
 /// What the fake smarthost saw, in order.
@@ -94,6 +98,9 @@ final class FakeSMTPHandler: ChannelInboundHandler {
     private var buffer: [UInt8] = []
     private var inData = false
     private var tls = false
+    /// Inside AUTH LOGIN: the user name is next (1), then the password (2).
+    private var loginStage = 0
+    private var loginUser = ""
 
     init(script: FakeSMTPScript, events: AsyncStream<FakeSMTPEvent>.Continuation) {
         self.script = script
@@ -133,6 +140,20 @@ final class FakeSMTPHandler: ChannelInboundHandler {
         let line = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
         buffer.removeSubrange(..<end.upperBound)
         events.yield(.command(line, overTLS: tls))
+        if loginStage > 0, let auth = script.auth {
+            let decoded = Data(base64Encoded: line).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            if loginStage == 1 {
+                loginUser = decoded
+                loginStage = 2
+                send("334 UGFzc3dvcmQ6\r\n", context: context)
+            } else {
+                loginStage = 0
+                send(loginUser == auth.user && decoded == auth.password ? "235 2.7.0 Authentication successful\r\n"
+                                                                        : "535 5.7.8 Authentication credentials invalid\r\n",
+                     context: context)
+            }
+            return true
+        }
         let verb = String(line.prefix(while: { $0 != " " && $0 != ":" }).uppercased())
         if verb == script.hangUpOn {
             context.close(promise: nil)
@@ -145,13 +166,28 @@ final class FakeSMTPHandler: ChannelInboundHandler {
         }
         switch verb {
         case "EHLO":
+            var lines = script.ehlo.components(separatedBy: "\r\n").filter { !$0.isEmpty }
             if script.startTLS != nil && !tls {
                 // Offer STARTTLS among the other extensions, on a line in the middle.
-                var lines = script.ehlo.components(separatedBy: "\r\n").filter { !$0.isEmpty }
                 lines.insert("250-STARTTLS", at: 1)
-                send(lines.joined(separator: "\r\n") + "\r\n", context: context)
+            }
+            if let auth = script.auth, tls || script.authInPlaintext {
+                lines.insert("250-AUTH \(auth.mechanisms)", at: 1)
+            }
+            send(lines.joined(separator: "\r\n") + "\r\n", context: context)
+        case "AUTH" where script.auth != nil:
+            let words = line.split(separator: " ").map(String.init)
+            let auth = script.auth!
+            if words.count == 3, words[1].uppercased() == "PLAIN" {
+                let fields = (Data(base64Encoded: words[2]) ?? Data()).split(separator: 0, omittingEmptySubsequences: false)
+                    .map { String(decoding: $0, as: UTF8.self) }
+                send(fields == ["", auth.user, auth.password] ? "235 2.7.0 Authentication successful\r\n"
+                                                              : "535 5.7.8 Authentication credentials invalid\r\n", context: context)
+            } else if words.count == 2, words[1].uppercased() == "LOGIN" {
+                loginStage = 1
+                send("334 VXNlcm5hbWU6\r\n", context: context)
             } else {
-                send(script.ehlo, context: context)
+                send("504 5.5.4 Unrecognized authentication type\r\n", context: context)
             }
         case "HELO": send("250 smarthost.test\r\n", context: context)
         case "STARTTLS" where script.startTLS != nil && !tls:

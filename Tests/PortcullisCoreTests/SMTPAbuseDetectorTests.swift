@@ -127,7 +127,7 @@ import Testing
         let url = try #require(URL(string: "https://desk.example.net/hook"))
         let settings = NoticeSettings(
             email: .init(relayHost: "smtp.example.net", relayPort: 25, from: try EmailAddress(parsing: "abuse@example.net"),
-                         tls: .opportunistic, verifyCertificate: true, heloName: nil, templatePath: nil),
+                         tls: .opportunistic, verifyCertificate: true, heloName: nil, templatePath: nil, auth: nil),
             webhook: .init(url: url, secretFile: "/etc/portcullis/hook.secret", verifyCertificate: true))
         let withContact = try VM(id: "a", tenant: "t", contact: "ops@acme.example", interface: "tap1", mac: "02:00:00:00:00:01",
                                  ipv4: [], ipv6: [], allowedSources: [])
@@ -155,12 +155,24 @@ import Testing
         #expect(settings.notify == [.suspend])
         #expect(settings.retryFirst.seconds == 10 && settings.retryMax.seconds == 300 && settings.giveUpAfter.seconds == 86_400)
         #expect(settings.providerName == "Example Hosting" && settings.supportContact == NoticeSettings().supportContact)
+        #expect(settings.email?.auth == nil)
+    }
+
+    @Test func smarthostLoginDecodes() throws {
+        let settings = try JSONDecoder().decode(NoticeSettings.self, from: Data("""
+            {"email": {"relay": "smtp.example.net:587", "from": "abuse@example.net", "tls": "required",
+             "auth": {"username": "notices", "password_file": "/etc/portcullis/smtp.password"}}}
+            """.utf8))
+        #expect(settings.email?.auth == NoticeSettings.Auth(username: "notices", passwordFile: "/etc/portcullis/smtp.password"))
     }
 
     @Test(arguments: [
         (#"{"email": {"relay": "x:25", "from": "abuse@example.net", "tls": "sometimes"}}"#, "notices.email.tls"),
         (#"{"webhook": {"url": "ftp://x/", "secret_file": "/s"}}"#, "notices.webhook.url"),
         (#"{"notify": ["ban"]}"#, "notices.notify"),
+        (#"{"email": {"relay": "x:587", "from": "a@example.net", "auth": {"username": "u", "password_file": "/p"}}}"#, "notices.email.tls"),
+        (#"{"email": {"relay": "x:587", "from": "a@example.net", "tls": "required", "auth": {"username": "u", "password": "p"}}}"#,
+         "email.auth.password"),  // the path below notices: (a whole site file says notices.email.auth.password)
         (#"{"retry": {"first": "2h", "max": "1h"}}"#, "notices.retry.max"),
     ])
     func badNoticeSettingsNameTheKey(json: String, field: String) {

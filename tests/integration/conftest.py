@@ -102,13 +102,18 @@ notices: {self.notices_config()}
 
     # --- notices ------------------------------------------------------------
     WEBHOOK_SECRET = "lab-webhook-secret-0123456789abcdef"
+    SMARTHOST_PASSWORD = "lab smarthost password"  # tests/lab/lab.sh starts the smarthost with it
 
     def notices_config(self):
         secret = self.run_dir / "webhook.secret"
         secret.write_text(self.WEBHOOK_SECRET + "\n")
         secret.chmod(0o600)
+        password = self.run_dir / "smarthost.password"
+        password.write_text(self.SMARTHOST_PASSWORD + "\n")
+        password.chmod(0o600)
         return ("{ provider_name: Lab Hosting, support_contact: abuse@lab.example, "
-                "email: { relay: \"203.0.113.1:2525\", from: abuse@lab.example, tls: required, verify_certificate: false }, "
+                "email: { relay: \"203.0.113.1:2525\", from: abuse@lab.example, tls: required, verify_certificate: false, "
+                f"auth: {{ username: notices, password_file: {password} }} }}, "
                 f"webhook: {{ url: \"http://203.0.113.1:8088/hook\", secret_file: {secret} }}, "
                 "retry: { first: 1s, max: 2s, give_up: 1h } }")
 

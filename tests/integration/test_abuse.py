@@ -109,6 +109,7 @@ def test_spoofing_suspends_the_vm_both_ways(lab, spoofing_suspends):
     mail = wait_for_notice_mail(lab, case["id"], "IP spoofing")
     text = mail["text"]
     assert mail["rcpts"] == ["<noc@acme.example>"] and mail["tls"], mail
+    assert mail["auth"] == "notices", "the smarthost requires a login, over TLS"
     assert "VM priv" in text and "ipv4_source" in text and "suspended" in text, text
     call = wait_for_webhook(lab, case["id"], '"signal":"spoofing"')
     timestamp = call["headers"]["X-Portcullis-Timestamp"]

@@ -11,7 +11,7 @@
 #        |  vmpriv0 (routed: 100.64.0.1/24, 2001:db8:2::1/64; NAT to 203.0.113.2 via table ip labnat)
 #   PREFIX-priv (private VM, routed)   eth0 02:00:00:00:02:01 100.64.0.10/24 2001:db8:2::10/64
 #   PREFIX-net  eth0 203.0.113.1/24 198.51.100.1/24 2001:db8:1::1/64; an SMTP sink (mx.py, STARTTLS) on 25,
-#               the notice smarthost (mx.py) on 2525, a webhook receiver (webhook.py) on 8088
+#               the notice smarthost (mx.py, AUTH required) on 2525, a webhook receiver (webhook.py) on 8088
 #               and listeners on 465, 587, 443 (v4+v6)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -93,7 +93,7 @@ up() {
   # The provider's smarthost for abuse notices (a second sink, so notices never mix with the
   # VMs' mail) and the abuse desk's webhook receiver.
   ip netns exec "$net" "$PY" "$here/mx.py" --store "$run/notices" --port 2525 --cert "$run/mx.pem" --key "$run/mx.key" \
-    > "$run/notices.out" 2>&1 &
+    --auth "notices:lab smarthost password" > "$run/notices.out" 2>&1 &
   ip netns exec "$net" "$PY" "$here/webhook.py" --store "$run/webhook" --port 8088 > "$run/webhook.out" 2>&1 &
   cat > "$run/env" <<ENV
 LAB_PREFIX=$prefix

@@ -2,7 +2,7 @@
 """The lab's mail exchanger on port 25 (IPv4 and IPv6): a real SMTP server that stores every
 message it accepts, byte for byte, so tests can compare what a VM sent with what arrived.
 
-  mx.py --store DIR [--port 25] [--cert PEM --key PEM]
+  mx.py --store DIR [--port 25] [--cert PEM --key PEM] [--auth USER:PASSWORD]
 
 For each accepted message DIR/N.eml holds the message text (dot-unstuffed, CRLFs as received)
 and DIR/N.json the envelope: peer address and port, local address, EHLO name, MAIL FROM, RCPTs,
@@ -10,9 +10,11 @@ TLS version or null. DIR/sessions.log has one JSON line per connection.
 
 Deliberately lenient like the MTAs SMTP smuggling exploits: a line holding only "." ends the
 message whether it ended in CRLF or a bare LF. The relay must never let such a line through.
-Offers PIPELINING, 8BITMIME, SMTPUTF8, SIZE and (with a certificate) STARTTLS.
+Offers PIPELINING, 8BITMIME, SMTPUTF8, SIZE and (with a certificate) STARTTLS. With --auth (a
+submission smarthost): AUTH PLAIN and LOGIN offered over TLS only, and MAIL refused until logged in;
+the envelope records the user.
 """
-import argparse, asyncio, itertools, json, os, socket, ssl, time
+import argparse, asyncio, base64, itertools, json, os, socket, ssl, time
 
 counter = itertools.count(1)
 
@@ -21,7 +23,8 @@ async def session(reader, writer, args, context):
     peer = writer.get_extra_info("peername")
     local = writer.get_extra_info("sockname")
     info = {"time": time.time(), "peer": peer[0], "peer_port": peer[1], "local": local[0], "ehlo": None, "tls": None,
-            "messages": [], "commands": []}
+            "messages": [], "commands": [], "auth": None}
+    wanted = tuple(args.auth.split(":", 1)) if args.auth else None
     mail_from, rcpts = None, []
 
     def reply(text):
@@ -46,6 +49,8 @@ async def session(reader, writer, args, context):
                 lines = ["lab-mx.example", "PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 52428800", "ENHANCEDSTATUSCODES"]
                 if context and not info["tls"]:
                     lines.append("STARTTLS")
+                if wanted and info["tls"]:
+                    lines.append("AUTH PLAIN LOGIN")
                 for i, text in enumerate(lines):
                     reply(("250 " if i == len(lines) - 1 else "250-") + text)
             elif verb == "STARTTLS" and context and not info["tls"]:
@@ -55,6 +60,28 @@ async def session(reader, writer, args, context):
                 ssl_object = writer.get_extra_info("ssl_object")
                 info["tls"] = {"version": ssl_object.version(), "cipher": ssl_object.cipher()[0]}
                 info["ehlo"], mail_from, rcpts = None, None, []
+            elif verb == "AUTH" and wanted and info["tls"]:
+                words = command.split(" ")
+                if len(words) == 3 and words[1].upper() == "PLAIN":
+                    fields = base64.b64decode(words[2]).decode("utf-8", "replace").split("\0")
+                    given = tuple(fields[1:]) if len(fields) == 3 else None
+                elif len(words) == 2 and words[1].upper() == "LOGIN":
+                    reply("334 VXNlcm5hbWU6")
+                    await writer.drain()
+                    user = base64.b64decode((await reader.readline()).strip()).decode("utf-8", "replace")
+                    reply("334 UGFzc3dvcmQ6")
+                    await writer.drain()
+                    given = (user, base64.b64decode((await reader.readline()).strip()).decode("utf-8", "replace"))
+                else:
+                    reply("504 5.5.4 unrecognized authentication type")
+                    continue
+                if given == wanted:
+                    info["auth"] = given[0]
+                    reply("235 2.7.0 authentication successful")
+                else:
+                    reply("535 5.7.8 authentication credentials invalid")
+            elif verb == "MAIL" and wanted and not info["auth"]:
+                reply("530 5.7.0 authentication required")
             elif verb == "MAIL":
                 mail_from, rcpts = command[10:].strip(), []
                 reply("250 2.1.0 ok")
@@ -84,7 +111,7 @@ async def session(reader, writer, args, context):
                 with open(os.path.join(args.store, f"{n}.eml"), "wb") as f:
                     f.write(body)
                 envelope = {"peer": peer[0], "peer_port": peer[1], "local": local[0], "ehlo": info["ehlo"], "mail_from": mail_from,
-                            "rcpts": rcpts, "tls": info["tls"], "size": len(body)}
+                            "rcpts": rcpts, "tls": info["tls"], "size": len(body), "auth": info["auth"]}
                 with open(os.path.join(args.store, f"{n}.json"), "w") as f:
                     json.dump(envelope, f)
                 info["messages"].append(n)
@@ -115,6 +142,7 @@ def main():
     parser.add_argument("--port", type=int, default=25)
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--auth", help="USER:PASSWORD: require SMTP AUTH (over TLS) before MAIL")
     args = parser.parse_args()
     os.makedirs(args.store, exist_ok=True)
     context = None
