@@ -368,6 +368,14 @@ public actor PolicyEngine {
             try store.liftFilter(id, actor: actor, at: clock())
         }
         storedFilters = next
+        // The scan detector's meters may still be over budget from the offence, so the VM's next
+        // ordinary connection would be reported as a scan again. Lifting a scan or flood filter
+        // starts the VM afresh, unless another one is still in force on it.
+        let detectors = [AbuseSignal.portScan, .synFlood].map(\.detector)
+        if detectors.contains(filter.placedBy), !next.contains(where: { $0.vm == filter.vm && detectors.contains($0.placedBy) }),
+           let vm = registeredVMs.first(where: { $0.id == filter.vm }) {
+            _ = await kernel.forgetDetectorState(interface: vm.interface.name)
+        }
         return lifted
     }
 

@@ -277,6 +277,38 @@ extension Enforcer: KernelEnforcing {
         return contacts.sorted { ($0.lastSeen, $0.address, $0.port) < ($1.lastSeen, $1.address, $1.port) }
     }
 
+    public func forgetDetectorState(interface: String) async -> Int {
+        // An element can still expire between the listing and the delete (which then fails as a
+        // whole): list again, a few times.
+        for _ in 0..<3 {
+            var commands: [String] = []
+            var count = 0
+            for family in [NftFamily.bridge, .inet] {
+                for set in ScanDetection.setNames {
+                    guard let text = try? nft.run("list set \(family.rawValue) \(tableName) \(set)", json: true) else { continue }
+                    let keys = KernelSnapshot.keys(in: text, interface: interface, soon: 2)
+                    guard !keys.isEmpty else { continue }
+                    count += keys.count
+                    commands.append("delete element \(family.rawValue) \(tableName) \(set) { \(keys.joined(separator: ", ")) }")
+                }
+            }
+            guard !commands.isEmpty else { return 0 }
+            let before = currentGeneration()
+            do {
+                _ = try nft.run(commands.joined(separator: "\n"))
+            } catch {
+                continue
+            }
+            // Our own commit: if the kernel matched the desired state before, it still does.
+            if let before, matchedGeneration == before, currentGeneration() == before &+ 1 {
+                matchedGeneration = before &+ 1
+            }
+            return count
+        }
+        logger.warning("could not clear the scan detector's memory of an interface", metadata: ["interface": "\(interface)"])
+        return 0
+    }
+
     public func samples() async -> KernelSamples {
         let counters = counters()
         return KernelSamples(

@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisCore
 import RulesetCompiler
 
 /// What the kernel holds in our tables, read back through libnftables' JSON output.
@@ -81,6 +82,36 @@ struct KernelSnapshot {
             }
         }
         return result
+    }
+
+    /// The keys of a set listing's elements whose first part is `interface`, written as nft
+    /// takes them in `delete element` (the interface quoted; addresses and ports as listed, and
+    /// only if they are what they claim to be). Elements due to expire within `soon` seconds are
+    /// left out: they go by themselves, and deleting one that is gone fails the whole batch.
+    static func keys(in text: String, interface: String, soon: Double) -> [String] {
+        var keys: [String] = []
+        for object in objects(in: text) {
+            guard let set = object["set"] as? [String: Any], let elements = set["elem"] as? [Any] else { continue }
+            for element in elements {
+                guard let elem = (element as? [String: Any])?["elem"] as? [String: Any] else { continue }
+                if let left = expires(element), left < soon { continue }
+                let parts: [Any] = ((elem["val"] as? [String: Any])?["concat"] as? [Any]) ?? [elem["val"] as Any]
+                guard parts.first as? String == interface else { continue }
+                var rendered = ["\"\(interface)\""]
+                for part in parts.dropFirst() {
+                    if let port = part as? Int, (0...65_535).contains(port) {
+                        rendered.append(String(port))
+                    } else if let text = part as? String, let address = try? IPAddress(parsing: text) {
+                        rendered.append(address.description)
+                    } else {
+                        rendered = []
+                        break
+                    }
+                }
+                if !rendered.isEmpty { keys.append(rendered.joined(separator: " . ")) }
+            }
+        }
+        return keys
     }
 
     static func objects(in text: String) -> [[String: Any]] {

@@ -21,11 +21,16 @@ public protocol KernelEnforcing: Sendable {
     func firstContacts(interface: String) async -> [FirstContact]
     /// How full the detector's dynamic sets are: a full set silently stops adding.
     func dynamicSetFill() async -> [SetFill]
+    /// Drops what the scan and SYN-flood detectors remember of one interface (first contacts,
+    /// meters over budget), so an operator's lift starts the VM afresh; returns how many
+    /// elements went.
+    func forgetDetectorState(interface: String) async -> Int
 }
 
 extension KernelEnforcing {
     public func firstContacts(interface: String) async -> [FirstContact] { [] }
     public func dynamicSetFill() async -> [SetFill] { [] }
+    public func forgetDetectorState(interface: String) async -> Int { 0 }
 }
 
 /// Elements in one dynamic set of one table, against its size.

@@ -62,6 +62,27 @@ def test_port_scan_gets_a_filter_that_expires_and_grows_on_repeat(lab, vm):
     assert lab.probe(vm, OTHER_HOST, 443) == "open"
 
 
+def test_a_lifted_scan_filter_starts_the_vm_afresh(lab):
+    # A short scan of new ports: the scanned host's budget (15 first contacts per 5 minutes,
+    # refilled at one per 20 s) is spent when the filter goes in.
+    subprocess.run(["ip", "netns", "exec", lab.ns("priv"), "nmap", "-n", "-Pn", "-sS", "-T5", "--max-retries", "0",
+                    "--host-timeout", "3s", "-p", "1000-1040", SCAN_TARGET], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=30, check=False)
+    deadline = time.monotonic() + 3
+    while not detector_filters(lab, "priv") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    placed = detector_filters(lab, "priv")
+    assert placed, "the scan was not filtered"
+    for f in placed:
+        lab.cli("filter", "lift", f["id"])
+    # A second later (the event log's own 2/s limit has a token again) one new port of that host,
+    # which is still over its budget in the kernel's meter, is an ordinary first contact now.
+    time.sleep(1)
+    lab.probe("priv", SCAN_TARGET, 4443)
+    time.sleep(1)
+    assert detector_filters(lab, "priv") == [], "a lifted scan filter came back on the VM's next connection"
+
+
 def test_ordinary_traffic_is_not_a_scan(lab):
     # A burst of connections to the same few services, as a package manager or a web client makes.
     for _ in range(30):
