@@ -158,7 +158,11 @@ public actor PolicyEngine {
         _ = try retireExpired()
         _ = refreshBridges(for: registeredVMs)
         do {
-            try await kernel.apply(state(), changed: nil)
+            do {
+                try await kernel.apply(state(), changed: nil)
+            } catch where policy.smtp.mode == .proxy {
+                try await kernel.apply(state(), changed: nil)  // once more, in case it was passing trouble
+            }
         } catch where policy.smtp.mode == .proxy && interceptionRefused == nil {
             // Perhaps only the interception rules were refused: load everything else, with port
             // 25 refused, rather than nothing. If that fails too, the problem is elsewhere.
