@@ -368,18 +368,19 @@ public actor PolicyEngine {
     private func liftNow(_ id: String, actor: String) async throws -> Filter {
         guard let filter = storedFilters.first(where: { $0.id == id }) else { throw NotFound(kind: "filter", id: id) }
         let next = storedFilters.filter { $0.id != id }
-        let lifted = try await commit(state(filters: next), changed: [filter.vm]) {
-            try store.liftFilter(id, actor: actor, at: clock())
-        }
-        storedFilters = next
         // The scan detector's meters may still be over budget from the offence, so the VM's next
-        // ordinary connection would be reported as a scan again. Lifting a scan or flood filter
-        // starts the VM afresh, unless another one is still in force on it.
+        // ordinary connections would be reported as a scan again. Lifting a scan or flood filter
+        // starts the VM afresh, unless another one stays in force. Cleared before the lift: while
+        // the filter holds, the VM's traffic cannot refill the sets (the filter chain runs first).
         let detectors = [AbuseSignal.portScan, .synFlood].map(\.detector)
         if detectors.contains(filter.placedBy), !next.contains(where: { $0.vm == filter.vm && detectors.contains($0.placedBy) }),
            let vm = registeredVMs.first(where: { $0.id == filter.vm }) {
             _ = await kernel.forgetDetectorState(interface: vm.interface.name)
         }
+        let lifted = try await commit(state(filters: next), changed: [filter.vm]) {
+            try store.liftFilter(id, actor: actor, at: clock())
+        }
+        storedFilters = next
         return lifted
     }
 

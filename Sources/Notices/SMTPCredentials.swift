@@ -21,7 +21,7 @@ public struct SMTPCredentials: Hashable, Sendable, CustomStringConvertible {
         }
         guard usable(password) else {
             throw ValidationError(field: "notices.email.auth.password_file", value: "(the password)",
-                                  problem: "expected 1-255 bytes on the file's first line, without NUL")
+                                  problem: "expected 1-255 bytes on the file's first line, without NUL, CR or LF")
         }
         self.username = username
         self.password = password

@@ -50,11 +50,14 @@ public struct SMTPSmarthost: Hashable, Sendable {
     public let timeouts: SMTPSubmissionTimeouts
     /// Log in with SMTP AUTH after STARTTLS; nil: relay by this host's address.
     public let credentials: SMTPCredentials?
+    /// A PEM file of the roots the smarthost's certificate must chain to (a private CA) instead
+    /// of the system's; nil: the system's.
+    public let caFile: String?
 
     /// `host` may be an IPv6 address in brackets (`[2001:db8::25]`), as in URLs; they are removed.
     public init(host: String, port: Int = 25, tls: SMTPSubmissionTLS = .opportunistic, verify: Bool = true,
                 heloName: String, timeouts: SMTPSubmissionTimeouts = .standard,
-                credentials: SMTPCredentials? = nil) throws(ValidationError) {
+                credentials: SMTPCredentials? = nil, caFile: String? = nil) throws(ValidationError) {
         let host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         guard !host.isEmpty, host.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "/") }) else {
             throw ValidationError(field: "smarthost host", value: host, problem: "expected an IP address or host name")
@@ -75,6 +78,12 @@ public struct SMTPSmarthost: Hashable, Sendable {
             throw ValidationError(field: "notices.email.auth", value: credentials!.username,
                                   problem: "credentials are only sent over TLS: set notices.email.tls to required")
         }
+        guard credentials == nil || verify else {
+            throw ValidationError(field: "notices.email.verify_certificate", value: "false",
+                                  problem: "a login over unverified TLS hands the password to whoever sits in the path; "
+                                    + "keep verification on (ca_file names a private CA)")
+        }
+        self.caFile = caFile
         self.heloName = heloName
         self.timeouts = timeouts
         self.credentials = credentials

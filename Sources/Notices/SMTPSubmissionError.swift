@@ -32,8 +32,11 @@ public enum SMTPSubmissionError: Error, Hashable, Sendable, CustomStringConverti
 
     /// True when the smarthost refused the notice for good (a 5xx reply): retrying the same
     /// notice would be refused again, so the outbox should mark it failed and tell the operator.
+    ///
+    /// A refused login is not: it is about the configuration (a rotated password), not about the
+    /// notice, and every notice would fail with it; they wait until the login is fixed.
     public var isPermanent: Bool {
-        if case .refused(_, _, let reply) = self { return reply.isPermanentFailure }
+        if case .refused(_, let step, let reply) = self, step != .auth { return reply.isPermanentFailure }
         return false
     }
 
@@ -48,6 +51,9 @@ public enum SMTPSubmissionError: Error, Hashable, Sendable, CustomStringConverti
         case .connectionLost(let smarthost, let step):
             return "the smarthost \(smarthost) closed the connection while we waited for its answer to \(step): "
                 + "its log says why; the notice will be retried"
+        case .refused(let smarthost, .auth, let reply):
+            return "the smarthost \(smarthost) refused the login (\(reply.oneLine)): \(Self.remedy(for: .auth)); "
+                + "notices wait and are retried until it works"
         case .refused(let smarthost, let step, let reply) where reply.isPermanentFailure:
             return "the smarthost \(smarthost) refused \(step) (\(reply.oneLine)): \(Self.remedy(for: step)); "
                 + "the notice will not be retried as it is"

@@ -20,7 +20,7 @@ public struct SMTPSubmitter: Sendable {
     public init(smarthost: SMTPSmarthost, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "portcullis.notices.smtp")) {
         self.init(smarthost: smarthost, eventLoopGroup: eventLoopGroup, logger: logger,
-                  tls: TLSClient(verify: smarthost.verify))
+                  tls: TLSClient(verify: smarthost.verify, trustRoots: smarthost.caFile.map { .file($0) } ?? .default))
     }
 
     /// Tests give their own trust roots here.

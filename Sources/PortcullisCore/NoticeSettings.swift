@@ -20,7 +20,7 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
         public let relayPort: Int
         public let from: EmailAddress
         public let tls: TLSMode
-        /// Check the smarthost's certificate (turn off only for a lab or a private CA you cannot install).
+        /// Check the smarthost's certificate (a private CA goes in `caFile`; off only without `auth`, on a trusted path).
         public let verifyCertificate: Bool
         /// The name in EHLO; nil: the host name.
         public let heloName: String?
@@ -28,6 +28,8 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
         public let templatePath: String?
         /// SMTP AUTH at the smarthost; nil: it lets this host relay by its address.
         public let auth: Auth?
+        /// A PEM file of trust roots for the smarthost's certificate (a private CA); nil: the system's.
+        public let caFile: String?
     }
 
     /// A login at the smarthost. The password is in a file (its first line), not in the
@@ -112,6 +114,7 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
         enum CodingKeys: String, CodingKey, CaseIterable {
             case relay, from, tls, helo, template, auth
             case verifyCertificate = "verify_certificate"
+            case caFile = "ca_file"
         }
 
         struct AuthSection: Decodable {
@@ -143,10 +146,16 @@ public struct NoticeSettings: Sendable, Hashable, Decodable {
                           verifyCertificate: try c.decodeIfPresent(Bool.self, forKey: .verifyCertificate) ?? true,
                           heloName: try c.decodeIfPresent(String.self, forKey: .helo),
                           templatePath: try c.decodeIfPresent(String.self, forKey: .template),
-                          auth: try c.decodeIfPresent(AuthSection.self, forKey: .auth)?.auth)
+                          auth: try c.decodeIfPresent(AuthSection.self, forKey: .auth)?.auth,
+                          caFile: try c.decodeIfPresent(String.self, forKey: .caFile))
             if email.auth != nil, tls != .required {
                 throw ValidationError(field: "notices.email.tls", value: tls.rawValue,
                                       problem: "must be required with notices.email.auth: the password is only ever sent over TLS")
+            }
+            if email.auth != nil, !email.verifyCertificate {
+                throw ValidationError(field: "notices.email.verify_certificate", value: "false",
+                                      problem: "must stay on with notices.email.auth: over unverified TLS the password goes to "
+                                        + "whoever sits in the path; name a private CA with notices.email.ca_file")
             }
         }
 

@@ -209,7 +209,8 @@ public enum RulesetCompiler {
         kinds.map { kind in
             let sample = sampleGroup.flatMap { group in
                 AbuseSettings.spoofKinds.contains(kind.description)
-                    ? "        limit rate \(ScanDetection.spoofSamplesPerSecondInAll)/second update @spoof_logged { iifname limit rate \(ScanDetection.spoofSamplesPerSecond)/second } "
+                    ? "        update @spoof_logged { iifname limit rate \(ScanDetection.spoofSamplesPerSecond)/second } "
+                        + "limit rate \(ScanDetection.spoofSamplesPerSecondInAll)/second "
                         + "log group \(group) prefix \"\(ScanDetection.spoofPrefix):\(kind) \"\n"
                     : nil
             } ?? ""

@@ -30,7 +30,7 @@ struct NoticeService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             for notice in unsaved.values where save(notice) { unsaved[notice.id] = nil }
             do {
-                for notice in try store.dueNotices(at: Date()) where unsaved[notice.id] == nil {
+                for notice in try store.dueNotices(at: Date(), limit: 20 + unsaved.count) where unsaved[notice.id] == nil {
                     if Task.isShuttingDownGracefully { break }
                     let outcome = await attempt(notice)
                     if !save(outcome) { unsaved[outcome.id] = outcome }

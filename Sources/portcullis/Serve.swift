@@ -133,8 +133,9 @@ func noticeService(site: SiteConfig, store: SQLiteStore, counters: AbuseCounters
             var credentials: SMTPCredentials?
             if let auth = email.auth {
                 do {
-                    let password = try String(contentsOfFile: auth.passwordFile, encoding: .utf8)
-                        .split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+                    let text = try String(contentsOfFile: auth.passwordFile, encoding: .utf8)
+                    let firstLine = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+                    let password = firstLine.first.map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\r")) } ?? ""
                     credentials = try SMTPCredentials(username: auth.username, password: password)
                 } catch {
                     emailProblem = "the smarthost password file \(auth.passwordFile) cannot be used (\(error)); "
@@ -145,7 +146,8 @@ func noticeService(site: SiteConfig, store: SQLiteStore, counters: AbuseCounters
             if emailProblem == nil {
                 submitter = SMTPSubmitter(smarthost: try SMTPSmarthost(
                     host: email.relayHost, port: email.relayPort, tls: tls, verify: email.verifyCertificate,
-                    heloName: email.heloName ?? ProcessInfo.processInfo.hostName, credentials: credentials))
+                    heloName: email.heloName ?? ProcessInfo.processInfo.hostName, credentials: credentials,
+                    caFile: email.caFile))
             }
         } catch {
             logger.critical("notice e-mail is off: \(error)")

@@ -34,16 +34,25 @@ func closedPort(on group: any EventLoopGroup) async throws -> Int {
 struct TestCertificate: Sendable {
     let certificate: NIOSSLCertificate
     let key: NIOSSLPrivateKey
+    let certificatePEM: String
 
     static let loopback: TestCertificate = {
         do {
             let (certificatePEM, keyPEM) = try SMTPSelfSignedCertificate.generate(hostName: "127.0.0.1")
             return TestCertificate(certificate: try NIOSSLCertificate(bytes: Array(certificatePEM.utf8), format: .pem),
-                                   key: try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem))
+                                   key: try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem),
+                                   certificatePEM: certificatePEM)
         } catch {
             fatalError("cannot make the test certificate: \(error)")
         }
     }()
+
+    /// The certificate in a PEM file, as an operator names a private CA (`ca_file`).
+    func certificateFile() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-test-ca-\(getpid()).pem").path
+        try certificatePEM.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
 
     /// Installs a TLS server handler at the front of a fake server's pipeline.
     func serverTLS() throws -> @Sendable (any Channel) throws -> Void {

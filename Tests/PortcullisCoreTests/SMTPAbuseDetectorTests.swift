@@ -127,7 +127,8 @@ import Testing
         let url = try #require(URL(string: "https://desk.example.net/hook"))
         let settings = NoticeSettings(
             email: .init(relayHost: "smtp.example.net", relayPort: 25, from: try EmailAddress(parsing: "abuse@example.net"),
-                         tls: .opportunistic, verifyCertificate: true, heloName: nil, templatePath: nil, auth: nil),
+                         tls: .opportunistic, verifyCertificate: true, heloName: nil, templatePath: nil, auth: nil,
+                         caFile: nil),
             webhook: .init(url: url, secretFile: "/etc/portcullis/hook.secret", verifyCertificate: true))
         let withContact = try VM(id: "a", tenant: "t", contact: "ops@acme.example", interface: "tap1", mac: "02:00:00:00:00:01",
                                  ipv4: [], ipv6: [], allowedSources: [])
@@ -164,6 +165,7 @@ import Testing
              "auth": {"username": "notices", "password_file": "/etc/portcullis/smtp.password"}}}
             """.utf8))
         #expect(settings.email?.auth == NoticeSettings.Auth(username: "notices", passwordFile: "/etc/portcullis/smtp.password"))
+        #expect(settings.email?.caFile == nil && settings.email?.verifyCertificate == true)
     }
 
     @Test(arguments: [
@@ -171,6 +173,8 @@ import Testing
         (#"{"webhook": {"url": "ftp://x/", "secret_file": "/s"}}"#, "notices.webhook.url"),
         (#"{"notify": ["ban"]}"#, "notices.notify"),
         (#"{"email": {"relay": "x:587", "from": "a@example.net", "auth": {"username": "u", "password_file": "/p"}}}"#, "notices.email.tls"),
+        (#"{"email": {"relay": "x:587", "from": "a@example.net", "tls": "required", "verify_certificate": false, "#
+            + #""auth": {"username": "u", "password_file": "/p"}}}"#, "notices.email.verify_certificate"),
         (#"{"email": {"relay": "x:587", "from": "a@example.net", "tls": "required", "auth": {"username": "u", "password": "p"}}}"#,
          "email.auth.password"),  // the path below notices: (a whole site file says notices.email.auth.password)
         (#"{"retry": {"first": "2h", "max": "1h"}}"#, "notices.retry.max"),

@@ -112,7 +112,7 @@ notices: {self.notices_config()}
         password.write_text(self.SMARTHOST_PASSWORD + "\n")
         password.chmod(0o600)
         return ("{ provider_name: Lab Hosting, support_contact: abuse@lab.example, "
-                "email: { relay: \"203.0.113.1:2525\", from: abuse@lab.example, tls: required, verify_certificate: false, "
+                f"email: {{ relay: \"203.0.113.1:2525\", from: abuse@lab.example, tls: required, ca_file: {self.run_dir / 'mx.pem'}, "
                 f"auth: {{ username: notices, password_file: {password} }} }}, "
                 f"webhook: {{ url: \"http://203.0.113.1:8088/hook\", secret_file: {secret} }}, "
                 "retry: { first: 1s, max: 2s, give_up: 1h } }")

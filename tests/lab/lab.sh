@@ -83,9 +83,10 @@ up() {
   ip -n "$hv" route add default via 203.0.113.1
   ip -n "$hv" -6 route add default via 2001:db8:1::1
   nat_table | ip netns exec "$hv" nft -f -
-  # Listeners in the internet: the MX (with a throwaway certificate) and the other ports.
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=lab-mx.example" -keyout "$run/mx.key" -out "$run/mx.pem" \
-    >/dev/null 2>&1
+  # Listeners in the internet: the MX (with a throwaway certificate, valid for the address the
+  # daemon's notices dial, which verify it against this file as their private CA) and the other ports.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=lab-mx.example" \
+    -addext "subjectAltName=DNS:lab-mx.example,IP:203.0.113.1" -keyout "$run/mx.key" -out "$run/mx.pem" >/dev/null 2>&1
   ip netns exec "$net" "$PY" "$here/mx.py" --store "$run/mx" --cert "$run/mx.pem" --key "$run/mx.key" \
     > "$run/mx.out" 2>&1 &
   ip netns exec "$net" "$PY" "$here/peer.py" listen --ports 465,587,443 --log "$run/listener.log" \
