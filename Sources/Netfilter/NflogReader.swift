@@ -23,10 +23,10 @@ public struct NflogEvent: Sendable, Hashable {
     }
 
     /// One line describing the packet for a case: who it claimed to be and where it went, e.g.
-    /// `from 02:00:00:00:02:01: IPv4 TCP 198.51.100.66 -> 198.51.100.1:443` or `ARP reply: 203.0.113.7 is at
+    /// `MAC 02:00:00:00:02:01, IPv4 TCP 198.51.100.66:1234 -> 198.51.100.1:443` or `ARP reply: 203.0.113.7 is at
     /// 02:00:00:00:02:01`. Only header fields, never payload.
     public var summary: String {
-        let frame = sourceMAC.map { "from \($0): " } ?? ""
+        let frame = sourceMAC.map { "MAC \($0), " } ?? ""
         guard let first = packet.first else { return frame + "(no packet bytes)" }
         if first >> 4 == 4, packet.count >= 20 {
             // Ports only where the header says they are: a valid header length, and the first

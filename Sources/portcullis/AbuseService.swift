@@ -65,7 +65,8 @@ struct AbuseService: Service {
                 guard let interface = event.interface, let vm = engine.directory.vm(interface: interface) else { continue }
                 if isSpoofSample {
                     let kind = event.prefix.dropFirst(ScanDetection.spoofPrefix.count + 1)
-                    await responder.sampleSpoofing(vm.id, at: event.time, "\(event.time.formatted(.iso8601)) \(kind): \(event.summary)")
+                    let when = event.time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+                    await responder.sampleSpoofing(vm.id, at: event.time, "\(when) \(kind): \(event.summary)")
                     continue
                 }
                 if event.prefix == ScanDetection.synFloodPrefix {

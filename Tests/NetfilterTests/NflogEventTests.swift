@@ -16,7 +16,7 @@ import Testing
     @Test(arguments: [
         // IPv4 UDP 203.0.113.99:40000 -> 203.0.113.1:9
         ("4500001c000100004011000acb007163cb007101" + "9c400009000800", "02:00:00:00:02:01",
-         "from 02:00:00:00:02:01: IPv4 UDP 203.0.113.99:40000 -> 203.0.113.1:9"),
+         "MAC 02:00:00:00:02:01, IPv4 UDP 203.0.113.99:40000 -> 203.0.113.1:9"),
         // IPv4 with options (IHL 6) TCP 198.51.100.66:1234 -> 198.51.100.1:443
         ("46000020000100004006000ac6336442c6336401" + "00000000" + "04d201bb", nil,
          "IPv4 TCP 198.51.100.66:1234 -> 198.51.100.1:443"),
@@ -39,7 +39,7 @@ import Testing
         // A header length under 20 bytes: no ports
         ("4300001c000100004011000acb007163cb007101" + "9c400009000800", nil, "IPv4 UDP 203.0.113.99 -> 203.0.113.1"),
         ("8100", nil, "a frame of 2+ bytes that is not IPv4, IPv6 or ARP"),
-        ("", "02:66:66:66:66:66", "from 02:66:66:66:66:66: (no packet bytes)"),
+        ("", "02:66:66:66:66:66", "MAC 02:66:66:66:66:66, (no packet bytes)"),
     ])
     func summary(hex: String, mac: String?, expected: String) {
         #expect(Self.event(hex, mac: mac).summary == expected)

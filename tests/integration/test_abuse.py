@@ -126,7 +126,7 @@ def test_spoofing_suspends_the_vm_both_ways(lab, spoofing_suspends):
     shown = lab.cli("case", "show", case["id"]).stdout
     assert "spoofing" in case["signals"] and "ipv4_source" in shown, shown
     # ...and the spoofed packets the kernel sampled: what the VM claimed to be, and where it sent.
-    assert "ipv4_source: from " in shown and "IPv4 UDP 203.0.113.99:40000 -> 203.0.113.1:9" in shown, shown
+    assert "ipv4_source: MAC 02:" in shown and "IPv4 UDP 203.0.113.99:40000 -> 203.0.113.1:9" in shown, shown
     mail = wait_for_notice_mail(lab, case["id"], "IP spoofing")
     text = mail["text"]
     assert mail["rcpts"] == ["<noc@acme.example>"] and mail["tls"], mail
