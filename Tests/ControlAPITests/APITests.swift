@@ -16,6 +16,13 @@ actor FakeKernel: KernelEnforcing {
     /// Suspends inside every apply, as the real enforcer does while libnftables runs, so
     /// that concurrent changes get the chance to interleave.
     var suspend = false
+    /// The interfaces whose detector state the engine asked to clear, in order.
+    var forgotten: [String] = []
+
+    func forgetDetectorState(interface: String) async -> Int {
+        forgotten.append(interface)
+        return 1
+    }
 
     func setRefuse(_ value: Bool) { refuse = value }
     func setRefuseInterception(_ value: Bool) { refuseInterception = value }
@@ -343,5 +350,29 @@ struct APITests {
         let engine = try PolicyEngine(policy: policy, store: store, kernel: kernel)
         await #expect(throws: FakeRefusal.self) { try await engine.start() }
         #expect(await engine.interceptionRefused == nil, "not blamed on the interception")
+    }
+
+    /// Lifting the VM's last scan or flood filter clears the detector's memory of it (before the
+    /// lift); an operator's own filter, or a scan filter with another still in force, does not.
+    @Test func liftingTheLastScanFilterClearsTheDetectorState() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let kernel = FakeKernel()
+        let engine = try PolicyEngine(policy: policy, store: store, kernel: kernel)
+        try await engine.start()
+        let vm = try VM(id: "priv", tenant: "t1", contact: nil, interface: "vmpriv0", mac: "02:00:00:00:02:01",
+                        ipv4: ["100.64.0.10"], ipv6: [], allowedSources: [])
+        _ = try await engine.add(vm, actor: "test")
+        func request(_ port: Int?) -> FilterRequest {
+            FilterRequest(vm: vm.id, direction: .outbound, port: port.flatMap { Port($0) }, remote: nil, reason: "r",
+                          expires: .init(seconds: 600))
+        }
+        let report = CaseReport(vm: vm.id, tenant: vm.tenant, entries: [])
+        let (scan, _) = try await engine.place([request(nil), request(22)], actor: AbuseSignal.portScan.detector, report: report)
+        let manual = try await engine.place(request(443), actor: "ops")
+        _ = try await engine.lift(manual.id, actor: "ops")
+        _ = try await engine.lift(scan[0].id, actor: "ops")
+        #expect(await kernel.forgotten.isEmpty, "an operator's filter, and a scan filter with another in force")
+        _ = try await engine.lift(scan[1].id, actor: "ops")
+        #expect(await kernel.forgotten == ["vmpriv0"])
     }
 }
