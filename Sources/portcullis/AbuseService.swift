@@ -11,7 +11,8 @@ import Store
 ///   libnetfilter_log),
 /// - the kernel's per-VM counters, read every `abuse.counter_interval`: anti-spoofing drops
 ///   (spoofing) and refused restricted-port attempts, and
-/// - the relay's transaction records (spam signals, `SMTPAbuseDetector`).
+/// - the relay's transaction records (spam signals, `SMTPAbuseDetector`), in the log writer's
+///   batches (every 100 ms).
 /// Each offence goes to the `AbuseResponder`, which climbs the ladder, places filters through
 /// the policy engine and records the case. If the NFLOG group cannot be bound, scan detection
 /// is off and the daemon says so; enforcement is not affected.
@@ -20,8 +21,8 @@ struct AbuseService: Service {
     let store: SQLiteStore
     let settings: AbuseSettings
     let notices: NoticeSettings
-    /// The relay's finished transactions (nil: the relay is not running).
-    let smtpRecords: AsyncStream<SMTPLogEntry>?
+    /// The relay's finished transactions, in the log writer's batches (nil: the relay is not running).
+    let smtpRecords: AsyncStream<[SMTPLogEntry]>?
     let logger: Logger
 
     func run() async throws {
@@ -96,18 +97,20 @@ struct AbuseService: Service {
         }
     }
 
-    private func watchMail(_ records: AsyncStream<SMTPLogEntry>, thresholds: SMTPAbuseThresholds, responder: AbuseResponder) async {
+    private func watchMail(_ batches: AsyncStream<[SMTPLogEntry]>, thresholds: SMTPAbuseThresholds, responder: AbuseResponder) async {
         var detector = SMTPAbuseDetector(thresholds: thresholds)
         var lastPrune = Date()
-        for await entry in records {
-            for finding in detector.observe(entry) {
-                guard let vm = engine.directory.vm(finding.vm) else { continue }
-                await responder.offence(finding.signal, vm: vm, at: entry.time, summary: "spam: \(finding.summary)",
-                                        details: ["the VM's latest transactions through the relay:"] + finding.samples)
-            }
-            if entry.time.timeIntervalSince(lastPrune) > 600 {
-                detector.prune(at: entry.time)
-                lastPrune = entry.time
+        for await batch in batches {
+            for entry in batch {
+                for finding in detector.observe(entry) {
+                    guard let vm = engine.directory.vm(finding.vm) else { continue }
+                    await responder.offence(finding.signal, vm: vm, at: entry.time, summary: "spam: \(finding.summary)",
+                                            details: ["the VM's latest transactions through the relay:"] + finding.samples)
+                }
+                if entry.time.timeIntervalSince(lastPrune) > 600 {
+                    detector.prune(at: entry.time)
+                    lastPrune = entry.time
+                }
             }
         }
     }

@@ -16,6 +16,9 @@ final class SMTPLogWriter: Service, @unchecked Sendable {
     private let store: SQLiteStore
     private let retention: PolicyDuration
     private let logger: Logger
+    /// Each flushed batch, for the spam detector: one hand-over per interval rather than one
+    /// wake-up per message (which cost the relay a tenth of its CPU at thousands a second).
+    private let onBatch: (@Sendable ([SMTPLogEntry]) -> Void)?
     private let lock = NSLock()
     private var queue: [SMTPLogEntry] = []
     private var dropped = 0
@@ -23,10 +26,11 @@ final class SMTPLogWriter: Service, @unchecked Sendable {
     static let backlog = 100_000
     static let interval: Duration = .milliseconds(100)
 
-    init(store: SQLiteStore, retention: PolicyDuration, logger: Logger) {
+    init(store: SQLiteStore, retention: PolicyDuration, logger: Logger, onBatch: (@Sendable ([SMTPLogEntry]) -> Void)? = nil) {
         self.store = store
         self.retention = retention
         self.logger = logger
+        self.onBatch = onBatch
     }
 
     /// Queues one finished transaction (any thread; never waits for the store) and returns its
@@ -74,6 +78,7 @@ final class SMTPLogWriter: Service, @unchecked Sendable {
         } catch {
             logger.error("could not store \(batch.count) SMTP log records: \(error)")
         }
+        onBatch?(batch)
     }
 
     /// Removes records older than the retention.

@@ -71,16 +71,18 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: tcpApp))
             logger.info("control API also on TCP, bearer tokens required", metadata: ["listen": "\(tcp.host):\(tcp.port)"])
         }
-        // The relay's records feed the spam detector through a bounded stream: the relay's event
-        // loops never wait for it (under a flood the oldest records are dropped, not the relay).
+        // The relay's records feed the spam detector in the log writer's batches, through a bounded
+        // stream: the relay's event loops never wait for either (under a flood the oldest batches
+        // are dropped, not the relay).
         let relaying = site.policy.smtp.mode == .proxy
-        let (mail, mailFeed) = AsyncStream<SMTPLogEntry>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (mail, mailFeed) = AsyncStream<[SMTPLogEntry]>.makeStream(bufferingPolicy: .bufferingNewest(100))
         services.append(.init(service: AbuseService(engine: engine, store: store, settings: site.abuse, notices: site.notices,
                                                     smtpRecords: relaying ? mail : nil, logger: logger)))
         services.append(.init(service: notices))
         // Always running, so the log's retention holds after a switch away from proxy mode too.
         // Registered before the relay: services stop in reverse order, so it flushes last.
-        let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger)
+        let feedDetector: (@Sendable ([SMTPLogEntry]) -> Void)? = relaying ? { @Sendable batch in _ = mailFeed.yield(batch) } : nil
+        let log = SMTPLogWriter(store: store, retention: site.smtp.logRetention, logger: logger, onBatch: feedDetector)
         services.append(.init(service: log))
         if relaying {
             // A certificate problem must not take the firewall down: the relay runs without TLS.
@@ -98,7 +100,7 @@ struct Serve: AsyncParsableCommand {
                 record: { transaction in
                     counters.count(vm: transaction.vm.vmID, verdict: transaction.record.verdict.rawValue,
                                    recipients: transaction.record.recipientCount, bytes: transaction.record.sizeBytes)
-                    if let entry = log.submit(transaction) { mailFeed.yield(entry) }
+                    log.submit(transaction)
                 },
                 logger: logger)))
         }
