@@ -539,7 +539,16 @@ public enum RulesetCompiler {
         }
         if policy.smtp.mode == .proxy {
             // From any port, VM ports included: an MX on another VM of this host answers too.
-            divert.append("tcp sport \(SMTPInterception.port) ether daddr set ether daddr map @smtp_vm_mac meta pkttype set host meta mark set \(replyMark) accept")
+            let toHost = "ether daddr set ether daddr map @smtp_vm_mac meta pkttype set host meta mark set \(replyMark) accept"
+            divert.append("tcp sport \(SMTPInterception.port) \(toHost)")
+            // ICMP errors about a connection from a relayed VM's address to port 25 are about the
+            // relay's upstream leg (the VM's own port 25 connections all end at the relay): they go
+            // to the host too, where they find the relay's socket, so path MTU discovery works and
+            // the VM is not told about a connection it does not have. The inner header starts 8
+            // bytes into the ICMP message: protocol and destination port at fixed offsets (the
+            // host's TCP sends no IPv4 options or IPv6 extension headers).
+            divert.append("icmp type { destination-unreachable, time-exceeded } @th,136,8 6 @th,240,16 \(SMTPInterception.port) \(toHost)")
+            divert.append("icmpv6 type { destination-unreachable, packet-too-big, time-exceeded } @th,112,8 6 @th,400,16 \(SMTPInterception.port) \(toHost)")
         }
         var text = """
             chain divert {

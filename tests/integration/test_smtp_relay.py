@@ -264,3 +264,13 @@ def test_the_relay_never_dials_the_host_itself(lab, exempted):
     # 203.0.113.2 is the hypervisor's own address on br0.
     assert lab.probe("pub", "203.0.113.2", 25) == "reset"
     assert lab.probe("pub", "203.0.113.2", 10025) == "timeout"  # dropped: never reaches the relay
+
+
+@pytest.mark.parametrize("kind,reaches_vm", [("icmp-frag-25", False), ("icmp-frag-80", True),
+                                             ("icmp6-toobig-25", False), ("icmp6-toobig-80", True)])
+def test_icmp_errors_about_the_relays_connections_go_to_the_host(lab, kind, reaches_vm):
+    # The bridged public VM's port 25 is relayed from its own address, so a router's "fragmentation
+    # needed" about VM-address -> MX:25 is about the relay's upstream connection: the host takes it
+    # (where the relay's socket learns the path MTU). About any other port it is the VM's business.
+    vm_mac = lab.mac_of("pub", "eth0")
+    assert lab.sent_frames_seen("net", kind, "pub", "eth0", dst_mac=vm_mac) == (3 if reaches_vm else 0)

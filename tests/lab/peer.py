@@ -82,6 +82,15 @@ def frames(kind, marker, iface, dst_mac):
     dst = dst_mac or bcast
     u4 = lambda src: Ether(src=mac, dst=dst) / IP(src=src, dst="203.0.113.1") / UDP(sport=40000, dport=9) / payload
     u6 = lambda src: Ether(src=mac, dst=dst) / IPv6(src=src, dst="2001:db8:1::1") / UDP(sport=40000, dport=9) / payload
+    def icmp_error(port, _proto, v6=False):
+        from scapy.all import ICMP, ICMPv6PacketTooBig, TCP
+        if v6:
+            inner = IPv6(src="2001:db8:1::10", dst=v6addr) / TCP(sport=40000, dport=port, flags="S") / payload
+            return Ether(src=mac, dst=dst) / IPv6(src=v6addr, dst="2001:db8:1::10") / ICMPv6PacketTooBig(mtu=1280) / inner
+        inner = IP(src="203.0.113.10", dst=v4) / TCP(sport=40000, dport=port, flags="S") / payload
+        return Ether(src=mac, dst=dst) / IP(src=v4, dst="203.0.113.10") / ICMP(type=3, code=4, nexthopmtu=1200) / inner
+
+    v6addr = v6
     table = {
         "legit4": lambda: u4(v4),
         "legit6": lambda: u6(v6),
@@ -102,6 +111,12 @@ def frames(kind, marker, iface, dst_mac):
         "dhcp4-client": lambda: Ether(src=mac, dst=bcast) / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67) / BOOTP(op=1, chaddr=bytes.fromhex(mac.replace(":", ""))) / DHCP(options=[("message-type", "discover"), "end"]) / payload,
         "dhcp6-server": lambda: Ether(src=mac, dst="33:33:00:01:00:02") / IPv6(src=ll, dst="ff02::1:2") / UDP(sport=547, dport=546) / DHCP6_Advertise() / payload,
         "vlan": lambda: Ether(src=mac, dst=dst) / Dot1Q(vlan=100) / IP(src=v4, dst="203.0.113.1") / UDP(sport=40000, dport=9) / payload,
+        # From "the internet" to the public VM: ICMP errors about a TCP connection from the VM's
+        # address to 203.0.113.1 port 25 (which is the relay's) or port 80 (which would be the VM's).
+        "icmp-frag-25": lambda: icmp_error(25, 6),
+        "icmp-frag-80": lambda: icmp_error(80, 6),
+        "icmp6-toobig-25": lambda: icmp_error(25, 6, v6=True),
+        "icmp6-toobig-80": lambda: icmp_error(80, 6, v6=True),
     }
     if kind not in table:
         sys.exit(f"unknown kind {kind}; known: {', '.join(sorted(table))}")
