@@ -19,12 +19,12 @@
 CPU figures are utime+stime of the daemon's process from /proc, over the same length of time
 idle and under the flood in the same run; the machine has 2 cores shared with the scanner
 (hping3 --flood takes one) and anything else running, so take them as indicative."""
-import contextlib, json, os, secrets, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from conftest import BIN, LAB, PY, VMS, Lab, run  # noqa: E402
+from conftest import BIN, LAB, PY, run, running_lab  # noqa: E402
 
 MX = "203.0.113.1"
 # The lab's abuse section with the site's default rungs for the two SYN signals (15 minutes: the
@@ -37,21 +37,6 @@ ABUSE = {name: "{ spoofed_packets: 100000, responses: { " + RUNGS.format(r=respo
 SIGNALS = ("detector:port_scan", "detector:syn_flood")
 TABLE = {"priv": "inet", "pub": "bridge", "brpriv": "bridge"}
 HZ = os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def lab_session():
-    prefix = "pcaf" + secrets.token_hex(2)
-    run(LAB / "lab.sh", "up", prefix, timeout=120)
-    lab = Lab(prefix)
-    try:
-        lab.start_daemon()
-        for vm, args in VMS.items():
-            lab.cli("vm", "add", vm, *args)
-        yield lab
-    finally:
-        lab.kill_daemon(signal.SIGTERM)
-        run(LAB / "lab.sh", "down", prefix, check=False)
 
 
 def filters(lab, vm=None):
@@ -136,7 +121,7 @@ def masscan(rounds):
     moving through a network meets): the first 15 new ports are free, the 16th is an event.
     Times from the first SYN on the wire (a packet socket on the VM's port in the hypervisor)
     to the filter in the kernel (its set element) and to the filter listed by the daemon."""
-    with lab_session() as lab:
+    with running_lab("pcaf") as lab:
         gateway = lab.mac_of("hv", "vmpriv0")
         print(f"{'rate pps':>9} {'sent pps':>9} {'round':>5} {'start→listed s':>14} {'SYN→kernel s':>12} "
               f"{'SYN→listed s':>12} {'ports past':>10}  detector")
@@ -222,7 +207,7 @@ def nflog(rounds):
     """The detection pipeline's first leg alone, with the daemon stopped (an NFLOG group has one
     listener): 20 SYNs to new ports of a new host 1 ms apart from the routed VM; the 16th is
     over the budget and logged; when does a listener bound like the daemon get it?"""
-    with lab_session() as lab:
+    with running_lab("pcaf") as lab:
         lab.kill_daemon(signal.SIGTERM)  # its tables and their rules stay in the kernel
         print(f"{'listener':26} {'round':>5} {'16th SYN→event ms':>18}")
         n = 0
@@ -262,7 +247,7 @@ def neighbour_flagged(lab, host):
 
 
 def flood(seconds):
-    with lab_session() as lab:
+    with running_lab("pcaf") as lab:
         rows = []
         for response in ("block", "observe"):
             for vm in ("priv", "pub"):

@@ -3,21 +3,15 @@
 the scan's start (nmap's process start, which includes its own start-up of about a second)
 to the detector's filter being listed by the daemon (the filter is in the kernel before the
 API lists it). Usage (root, after `swift build`): bench/abuse_latency.py [ROUNDS]"""
-import json, secrets, subprocess, sys, time
+import json, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from conftest import LAB, VMS, Lab, run  # noqa: E402
+from conftest import running_lab  # noqa: E402
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-prefix = "pcab" + secrets.token_hex(2)
-run(LAB / "lab.sh", "up", prefix, timeout=120)
-lab = Lab(prefix)
-try:
-    lab.start_daemon()
-    for vm, args in VMS.items():
-        lab.cli("vm", "add", vm, *args)
+with running_lab("pcab") as lab:
     print(f"{'timing':8} {'round':6} {'seconds to filter':>18}")
     # Each round scans ports the VM has not tried yet: the kernel counts first contacts only, and
     # remembers them for abuse.port_scan.window (5 minutes), so a rescan of the same ports is
@@ -44,6 +38,3 @@ try:
             for f in found or []:
                 lab.cli("filter", "lift", f["id"])
             time.sleep(1)
-finally:
-    lab.kill_daemon()
-    run(LAB / "lab.sh", "down", prefix, check=False)

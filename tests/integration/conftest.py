@@ -1,6 +1,6 @@
 """The namespace lab as pytest fixtures: one lab per test session, the daemon on SQLite in
 the hypervisor namespace, the lab VMs registered. Everything is torn down even on failure."""
-import json, os, secrets, signal, subprocess, time
+import contextlib, json, os, secrets, signal, subprocess, time
 from pathlib import Path
 
 import pytest
@@ -186,16 +186,45 @@ notices: {self.notices_config()}
         return int(out.strip().splitlines()[-1])
 
 
+class LabSetupFailed(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def running_lab(stem):
+    """A lab under a fresh prefix (`stem` + 4 hex digits) with the daemon running and the VMs
+    registered; torn down (daemon log tail printed) however the block ends. For the tests and
+    the benchmarks alike."""
+    prefix = stem + secrets.token_hex(2)
+    up = run(LAB / "lab.sh", "up", prefix, check=False, timeout=120)
+    if up.returncode != 0:
+        run(LAB / "lab.sh", "down", prefix, check=False)
+        raise LabSetupFailed(up.stdout + up.stderr)
+    the_lab = Lab(prefix)
+    try:
+        the_lab.start_daemon()
+        for vm, args in VMS.items():
+            the_lab.cli("vm", "add", vm, *args)
+        yield the_lab
+    finally:
+        the_lab.kill_daemon(signal.SIGTERM)
+        log = the_lab.run_dir / "daemon.log"
+        if log.exists():
+            print("---- daemon log (tail) ----\n" + log.read_text()[-3000:])
+        run(LAB / "lab.sh", "down", prefix, check=False)
+
+
 @pytest.fixture(scope="session")
 def lab():
     if os.geteuid() != 0:
         pytest.fail("the lab integration tests need root (network namespaces, nftables); run them as root", pytrace=False)
     if not BIN.exists():
         pytest.fail(f"{BIN} is missing: run `swift build` first", pytrace=False)
-    prefix = "pc" + secrets.token_hex(2)
-    up = run(LAB / "lab.sh", "up", prefix, check=False, timeout=120)
-    if up.returncode != 0:
-        run(LAB / "lab.sh", "down", prefix, check=False)
+    try:
+        with running_lab("pc") as the_lab:
+            yield the_lab
+    except LabSetupFailed as failure:
+        pytest.fail(f"lab set-up failed:\n{failure}", pytrace=False)
         pytest.fail("lab set-up failed:\n" + up.stdout + up.stderr, pytrace=False)
     the_lab = Lab(prefix)
     try:
