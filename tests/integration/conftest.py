@@ -225,16 +225,3 @@ def lab():
             yield the_lab
     except LabSetupFailed as failure:
         pytest.fail(f"lab set-up failed:\n{failure}", pytrace=False)
-        pytest.fail("lab set-up failed:\n" + up.stdout + up.stderr, pytrace=False)
-    the_lab = Lab(prefix)
-    try:
-        the_lab.start_daemon()
-        for vm, args in VMS.items():
-            the_lab.cli("vm", "add", vm, *args)
-        yield the_lab
-    finally:
-        the_lab.kill_daemon(signal.SIGTERM)
-        log = the_lab.run_dir / "daemon.log"
-        if log.exists():
-            print("---- daemon log (tail) ----\n" + log.read_text()[-3000:])
-        run(LAB / "lab.sh", "down", prefix, check=False)
