@@ -43,9 +43,11 @@ let package = Package(
             pkgConfig: "libnetfilter_log",
             providers: [.apt(["libnetfilter-log-dev"])]
         ),
+        // Splices the daemon's set element messages into libnftables' batch (one transaction).
+        .target(name: "CNftablesBatch"),
         .target(
             name: "Netfilter",
-            dependencies: ["CNftables", "CNetfilterLog", "PortcullisCore", "RulesetCompiler",
+            dependencies: ["CNftables", "CNftablesBatch", "CNetfilterLog", "PortcullisCore", "RulesetCompiler",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
@@ -170,9 +172,11 @@ let package = Package(
             swiftSettings: strict
         ),
         // Talks to the real libnftables in dry-run mode (root: CI runs as root).
+        // Tests only: a thread of its own in a new network namespace (real kernel, no leftovers).
+        .target(name: "CNamespaceSupport", path: "Tests/CNamespaceSupport"),
         .testTarget(
             name: "NetfilterTests",
-            dependencies: ["Netfilter", "RulesetCompiler", "PortcullisCore"],
+            dependencies: ["Netfilter", "RulesetCompiler", "PortcullisCore", "CNftablesBatch", "CNamespaceSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store", "PortcullisCore"], swiftSettings: strict),

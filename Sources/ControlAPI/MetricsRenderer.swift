@@ -34,6 +34,9 @@ enum MetricsRenderer {
         out += "# HELP portcullis_reconcile_repairs_total Times the reconciler found drift and replaced our tables.\n"
         out += "# TYPE portcullis_reconcile_repairs_total counter\n"
         out += "portcullis_reconcile_repairs_total \(samples.repairs)\n"
+        out += "# HELP portcullis_replace_text_fallbacks_total Full replaces loaded as text because the set elements could not be spliced into libnftables' transaction.\n"
+        out += "# TYPE portcullis_replace_text_fallbacks_total counter\n"
+        out += "portcullis_replace_text_fallbacks_total \(samples.textReplaces)\n"
         return out
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import CNftables
+import CNftablesBatch
 
 /// Why libnftables refused a command. A refused script loads nothing: the transaction is
 /// all or nothing, so the previous ruleset stays in force; the daemon reports this loudly
@@ -48,4 +49,38 @@ public struct Nftables: ~Copyable {
         }
         return output
     }
+
+    /// Runs `script` with `messages` spliced into the batch libnftables sends for it, so
+    /// both commit as one transaction. Throws `SpliceFailure` when that could not be done;
+    /// nothing was committed then, unless `committedWithoutMessages` says otherwise.
+    func run(_ script: String, splicing messages: SetElementMessages) throws(SpliceFailure) {
+        nft_ctx_output_set_flags(context, 0)
+        let (status, outcome) = messages.bytes.withUnsafeBytes { raw in
+            portcullis_splice_arm(raw.baseAddress, raw.count)
+            let status = nft_run_cmd_from_buffer(context, script)
+            return (status, portcullis_splice_disarm())
+        }
+        let errors = nft_ctx_get_error_buffer(context).map { String(cString: $0) } ?? ""
+        if outcome.refused_shape != 0 {
+            throw SpliceFailure(reason: "libnftables did not send one nftables batch; nothing was sent")
+        }
+        if outcome.kernel_error_count > 0 {
+            let reason = String(cString: strerror(outcome.kernel_error))
+            throw SpliceFailure(reason: "the kernel refused \(outcome.kernel_error_count) element message(s): \(reason)")
+        }
+        guard status == 0 else {
+            throw SpliceFailure(reason: errors.isEmpty ? "libnftables returned \(status)" : errors)
+        }
+        guard outcome.spliced != 0 else {
+            throw SpliceFailure(reason: "libnftables committed without sending the element messages", committedWithoutMessages: true)
+        }
+    }
+}
+
+/// Why a spliced load did not happen. The caller then loads the whole script as text.
+struct SpliceFailure: Error, CustomStringConvertible {
+    let reason: String
+    var committedWithoutMessages = false
+
+    var description: String { reason.trimmingCharacters(in: .whitespacesAndNewlines) }
 }

@@ -91,14 +91,18 @@ public struct KernelSamples: Sendable {
     public var applySeconds: [String: Double]
     public var failures: Int
     public var repairs: Int
+    /// Full replaces that had to be loaded as text because the set elements could not be
+    /// spliced into libnftables' transaction (slower, same result).
+    public var textReplaces: Int
 
     public init(drops: [Drop] = [], rejected: [Rejected] = [], applies: [String: Int] = [:],
-                applySeconds: [String: Double] = [:], failures: Int = 0, repairs: Int = 0) {
+                applySeconds: [String: Double] = [:], failures: Int = 0, repairs: Int = 0, textReplaces: Int = 0) {
         self.drops = drops
         self.rejected = rejected
         self.applies = applies
         self.applySeconds = applySeconds
         self.failures = failures
         self.repairs = repairs
+        self.textReplaces = textReplaces
     }
 }

@@ -65,7 +65,9 @@ public struct Ruleset: Sendable, Equatable {
     /// One nft script that atomically replaces our tables with this ruleset: it creates each
     /// table if missing, deletes it and defines it anew in the same transaction, so the
     /// kernel never sees a moment without the restrictions, and no other table is touched.
-    public func replaceScript() -> String {
+    /// `leavingOut` names sets whose elements the caller loads by other means in the same
+    /// transaction (see `ElementLayout`).
+    public func replaceScript(leavingOut: Set<SetRef> = []) -> String {
         var out = ""
         for family in NftFamily.allCases {
             guard let skeleton = skeleton[family] else { continue }
@@ -73,7 +75,7 @@ public struct Ruleset: Sendable, Equatable {
             out += "delete table \(family.rawValue) \(tableName)\n"
             out += skeleton
         }
-        for set in staticSets {
+        for set in staticSets where !leavingOut.contains(set) {
             let items = elements[set] ?? [:]
             guard !items.isEmpty else { continue }
             out += "add element \(set.family.rawValue) \(tableName) \(set.name) { "

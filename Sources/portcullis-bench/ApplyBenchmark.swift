@@ -38,19 +38,25 @@ enum ApplyBenchmark {
             for _ in 0..<5 { compile.append(seconds { ruleset = RulesetCompiler.compile(state) }) }
             let script = ruleset!.replaceScript()
             var apply: [Double] = []
-            for _ in 0..<5 { apply.append(seconds { try! nft.run(script) }) }
+            var text: [Double] = []
+            var path: ReplacePath?
+            for _ in 0..<5 {
+                apply.append(seconds { path = try! nft.replace(with: ruleset!) })
+                text.append(seconds { try! nft.run(script) })
+            }
             let elements = ruleset!.elements.values.reduce(0) { $0 + $1.count }
             ours[count] = median(apply)
-            print("  ours    full apply   \(count) VMs: \(ms(median(apply))) (compile \(ms(median(compile))), \(elements) set elements, one transaction)")
+            print("  ours    full apply   \(count) VMs: \(ms(median(apply))) (compile \(ms(median(compile))), \(elements) set elements, one transaction, \(path!))")
+            print("  ours    full apply   \(count) VMs, all as libnftables text: \(ms(median(text)))")
         }
         let undeclared = RulesetCompiler.compile(SyntheticFleet.state(count: 10_000, declared: false))
         var undeclaredApply: [Double] = []
-        for _ in 0..<5 { undeclaredApply.append(seconds { try! nft.run(undeclared.replaceScript()) }) }
+        for _ in 0..<5 { undeclaredApply.append(seconds { _ = try! nft.replace(with: undeclared) }) }
         print("  ours    full apply   10000 VMs, attachment not declared: \(ms(median(undeclaredApply))) (\(undeclared.elements.values.reduce(0) { $0 + $1.count }) set elements)")
 
         // One VM added to / removed from a 10,000-VM host: an element diff.
         let base = RulesetCompiler.compile(SyntheticFleet.state(count: 10_000))
-        try! nft.run(base.replaceScript())
+        _ = try! nft.replace(with: base)
         var adds: [Double] = []
         var removes: [Double] = []
         for i in 0..<20 {

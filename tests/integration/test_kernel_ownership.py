@@ -43,7 +43,12 @@ def test_repair_after_foreign_flush_ruleset(lab):
         run(LAB / "lab.sh", "nat", lab.prefix)  # the lab's own NAT table went with the flush
     assert lab.probe("priv", "203.0.113.1", 25) == "reset"
     assert lab.probe("priv", "203.0.113.1", 443) == "open"
-    assert lab.metrics()["portcullis_reconcile_repairs_total"] >= 1
+    metrics = lab.metrics()
+    assert metrics["portcullis_reconcile_repairs_total"] >= 1
+    # Start and repair both replaced the tables with the set elements spliced into
+    # libnftables' transaction, not through the slower all-text fallback.
+    assert metrics["portcullis_apply_total{kind=\"replace\"}"] >= 2
+    assert metrics["portcullis_replace_text_fallbacks_total"] == 0
 
 
 def test_deleted_rule_and_element_are_repaired(lab):
