@@ -6,22 +6,67 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #ifndef SO_SNDBUFFORCE
 #define SO_SNDBUFFORCE 32
+#endif
+#ifndef SO_RCVBUFFORCE
+#define SO_RCVBUFFORCE 33
 #endif
 
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 
-static sendmsg_fn libc_sendmsg;
-static recvmsg_fn libc_recvmsg;
+/* libc's functions, found on first use (a shared library's constructor may send before
+ * ours would run). Until found, and should dlsym fail, the system calls themselves. */
+static _Atomic(sendmsg_fn) libc_sendmsg;
+static _Atomic(recvmsg_fn) libc_recvmsg;
 
-__attribute__((constructor)) static void portcullis_splice_resolve(void)
+static ssize_t raw_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    libc_sendmsg = (sendmsg_fn)dlsym(RTLD_NEXT, "sendmsg");
-    libc_recvmsg = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
+    return syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+static ssize_t raw_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return syscall(SYS_recvmsg, fd, msg, flags);
+}
+
+static sendmsg_fn real_sendmsg(void)
+{
+    sendmsg_fn f = atomic_load_explicit(&libc_sendmsg, memory_order_acquire);
+    if (!f) {
+        int saved = errno;
+        f = (sendmsg_fn)dlsym(RTLD_NEXT, "sendmsg");
+        errno = saved;
+        if (!f)
+            f = raw_sendmsg;
+        atomic_store_explicit(&libc_sendmsg, f, memory_order_release);
+    }
+    return f;
+}
+
+static recvmsg_fn real_recvmsg(void)
+{
+    recvmsg_fn f = atomic_load_explicit(&libc_recvmsg, memory_order_acquire);
+    if (!f) {
+        int saved = errno;
+        f = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
+        errno = saved;
+        if (!f)
+            f = raw_recvmsg;
+        atomic_store_explicit(&libc_recvmsg, f, memory_order_release);
+    }
+    return f;
+}
+
+int portcullis_splice_interposed(void)
+{
+    return dlsym(RTLD_DEFAULT, "sendmsg") == (void *)sendmsg && dlsym(RTLD_DEFAULT, "recvmsg") == (void *)recvmsg;
 }
 
 /* Per thread: the bytes to splice (armed until the batch is seen), and whether replies
@@ -84,7 +129,7 @@ portcullis_splice_result portcullis_splice_disarm(void)
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!armed)
-        return libc_sendmsg(fd, msg, flags);
+        return real_sendmsg()(fd, msg, flags);
     armed = 0;
 
     /* libnftables 1.0.x sends its whole batch in one sendmsg(): BATCH_BEGIN at the start
@@ -132,8 +177,12 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     /* netlink refuses a message longer than the send buffer (minus a little). */
     int size = (int)(total + 65536);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+    /* A refused message comes back whole in its error reply: make room for every one, so
+     * that the refusals are reported rather than lost. */
+    int room = (int)((spliced_count + 16) * 72 * 1024);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof(room));
 
-    ssize_t sent = libc_sendmsg(fd, &spliced, flags);
+    ssize_t sent = real_sendmsg()(fd, &spliced, flags);
     int saved = errno;
     free(iov);
     if (sent < 0) {
@@ -147,7 +196,9 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    ssize_t received = libc_recvmsg(fd, msg, flags);
+    ssize_t received = real_recvmsg()(fd, msg, flags);
+    if (received < 0 && watching && errno == ENOBUFS)
+        outcome.replies_lost = 1;
     if (received <= 0 || !watching || msg->msg_iovlen < 1)
         return received;
     size_t len = (size_t)received < msg->msg_iov[0].iov_len ? (size_t)received : msg->msg_iov[0].iov_len;

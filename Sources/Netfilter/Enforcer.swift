@@ -7,7 +7,7 @@ import RulesetCompiler
 /// state: element diffs for ordinary changes, an atomic replace of our own tables when the
 /// skeleton changed or the kernel drifted. Never a flush, never another table.
 public actor Enforcer {
-    private let nft: Nftables
+    private var nft: Nftables
     private let logger: Logger
     /// The last ruleset the kernel accepted, and the state it was compiled from.
     private var applied: Ruleset?

@@ -34,7 +34,7 @@ public enum ReplacePath: Sendable, Equatable {
 extension Nftables {
     /// Atomically replaces our tables with `ruleset`: spliced when possible, else as text.
     /// Throws `NftError` only when the text load is refused too; then nothing changed.
-    public func replace(with ruleset: Ruleset) throws(NftError) -> ReplacePath {
+    public mutating func replace(with ruleset: Ruleset) throws(NftError) -> ReplacePath {
         let load = SplicedReplace(ruleset)
         do throws(SpliceFailure) {
             try run(load.script, splicing: load.messages)

@@ -107,6 +107,14 @@ public struct ElementLayout: Sendable, Equatable {
         }
     }
 
+    private static func isInterfaceNameByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"): true
+        default: false
+        }
+    }
+
     private static func hexByte(_ text: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt8? {
         guard at + 2 <= text.count, let hi = hexValue(text[at]), let lo = hexValue(text[at + 1]) else { return nil }
         return hi << 4 | lo
@@ -119,8 +127,10 @@ public struct ElementLayout: Sendable, Equatable {
             var end = cursor + 1
             while end < text.count, text[end] != UInt8(ascii: "\"") { end += 1 }
             let length = end - cursor - 1
-            // InterfaceName allows at most 15 bytes; the 16th is the terminating zero.
-            guard end < text.count, length >= 1, length <= 15 else { return false }
+            // InterfaceName allows at most 15 bytes of [A-Za-z0-9_.-] (no escapes, no `*`
+            // wildcard, which nft would read differently); the 16th is the terminating zero.
+            guard end < text.count, length >= 1, length <= 15,
+                  text[(cursor + 1)..<end].allSatisfy(isInterfaceNameByte) else { return false }
             out.append(contentsOf: text[(cursor + 1)..<end])
             out.append(contentsOf: repeatElement(0, count: 16 - length))
             cursor = end + 1
@@ -147,7 +157,8 @@ public struct ElementLayout: Sendable, Equatable {
                     digits += 1
                     cursor += 1
                 }
-                guard digits > 0, value <= 255 else { return false }
+                // Canonical decimal only: "010" would be octal to some parsers.
+                guard digits > 0, value <= 255, digits == 1 || text[cursor - digits] != UInt8(ascii: "0") else { return false }
                 out.append(UInt8(value))
             }
         case .integer(let bytes):

@@ -28,7 +28,7 @@ enum ApplyBenchmark {
     static func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
 
     static func run() {
-        let nft = Nftables()
+        var nft = Nftables()
         print("portcullis-bench: nftables apply (median of 5 unless noted)")
         var ours: [Int: Double] = [:]
         for count in [1_000, 10_000] {

@@ -18,8 +18,8 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 
-/* Sequence numbers of spliced messages start here. libnftables numbers its messages from
- * the current Unix time upwards, far above this range. */
+/* Sequence numbers of spliced messages start here; libnftables 1.0.x numbers the messages
+ * of each batch from 0 upwards, far below this range. */
 #define PORTCULLIS_SPLICE_SEQ_BASE 0x10000000u
 
 /* The nftables families of our tables (linux/netfilter.h, which cannot be included next
@@ -38,7 +38,13 @@ typedef struct {
     int kernel_error;
     /* How many spliced messages the kernel refused. */
     int kernel_error_count;
+    /* 1 when replies were lost (ENOBUFS): more refusals than the receive buffer held. */
+    int replies_lost;
 } portcullis_splice_result;
+
+/* 1 when the sendmsg() and recvmsg() that libnftables binds to are this library's (the
+ * executable exports them), 0 when splicing cannot work in this process. */
+int portcullis_splice_interposed(void);
 
 /* Arms the calling thread: the next nftables batch it sends gets `length` bytes of
  * netlink messages (sequence numbers PORTCULLIS_SPLICE_SEQ_BASE...) inserted before its
