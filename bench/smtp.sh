@@ -28,7 +28,10 @@
 #   SMTP_BENCH_SECONDS (5), SMTP_BENCH_WARMUP (1), SMTP_BENCH_PROBE_PAUSE_MS (10),
 #   SMTP_BENCH_SESSIONS ("1 10 50"), SMTP_BENCH_SIZES ("1024 102400"), SMTP_BENCH_CONN ("new reuse"),
 #   SMTP_BENCH_PATHS ("relay direct postfix"), SMTP_BENCH_IDLE (10000; 0 skips), SMTP_BENCH_KEEP=1 keeps the run
-#   directory, SMTP_BENCH_RESULTS=FILE copies the per-cell results (JSON lines) there.
+#   directory, SMTP_BENCH_RESULTS=FILE copies the per-cell results (JSON lines) there,
+#   SMTP_BENCH_PIN=1 pins the load (smtp-source, the probe, smtp-sink, Postfix) to CPU 0 and the
+#   daemon to CPU 1, as on a hypervisor where the VM and the MX do not run on the relay's cores
+#   (the targets are read on shared cores; this shows what the relay alone can carry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,6 +44,8 @@ SIZES=${SMTP_BENCH_SIZES-"1024 102400"}
 CONNS=${SMTP_BENCH_CONN-"new reuse"}
 PATHS=${SMTP_BENCH_PATHS-"relay direct postfix"}
 IDLE=${SMTP_BENCH_IDLE:-10000}
+LOAD_CPU=() DAEMON_CPU=()
+if [ "${SMTP_BENCH_PIN:-0}" = 1 ]; then LOAD_CPU=(taskset -c 0) DAEMON_CPU=(taskset -c 1); fi
 PY=/usr/bin/python3
 proc() { "$PY" "$root/bench/smtp_proc.py" "$@"; }
 
@@ -114,7 +119,7 @@ ip -n "$hv" link set vmb0 master br0 up
 # --- the sink ---------------------------------------------------------------------------------
 # Discards everything; -c prints its counters (sess=, quit=, mesg=) after every message and
 # session end. Appending, so the file can be truncated between cells.
-ip netns exec "$net" smtp-sink -u nobody -c -m 20000 -t 600 $SINK:25 8192 >>"$run/sink.out" 2>"$run/sink.err" &
+ip netns exec "$net" "${LOAD_CPU[@]}" smtp-sink -u nobody -c -m 20000 -t 600 $SINK:25 8192 >>"$run/sink.out" 2>"$run/sink.err" &
 sink_pid=$!
 sink_count() { tail -c 300 "$run/sink.out" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2 || true; }
 
@@ -175,7 +180,7 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 CF
 if [[ " $PATHS " == *" postfix "* ]]; then
-  if ! ip netns exec "$net" postfix -c "$pf/conf" start >/dev/null 2>&1; then
+  if ! ip netns exec "$net" "${LOAD_CPU[@]}" postfix -c "$pf/conf" start >/dev/null 2>&1; then
     echo "bench/smtp.sh: the private Postfix did not start:" >&2; tail -5 "$pf/maillog" >&2; exit 1
   fi
   postfix_started=1
@@ -218,7 +223,7 @@ start_daemon() {  # MODE: proxy | allow
   [ "$daemon_mode" = "$1" ] && return 0
   stop_daemon
   { cat "$run/site.head"; echo "smtp: { mode: $1, listen_port: 10025, tls: { mode: off }, $LIMITS }"; } >"$run/site.yaml"
-  ip netns exec "$hv" "$BIN" serve --config "$run/site.yaml" >>"$run/daemon.log" 2>&1 &
+  ip netns exec "$hv" "${DAEMON_CPU[@]}" "$BIN" serve --config "$run/site.yaml" >>"$run/daemon.log" 2>&1 &
   daemon_pid=$!
   local i
   for i in $(seq 1 200); do
@@ -299,14 +304,14 @@ cell() {  # PATH SESSIONS SIZE CONN
   : >"$run/sink.out"
   local logged0=0
   [ "$path" != relay ] || logged0=$(relayed_count)
-  ip netns exec "$vm" smtp-source -s "$s" -m 100000000 -l "$size" -f bench@vm.example -t rcpt@sink.example \
+  ip netns exec "$vm" "${LOAD_CPU[@]}" smtp-source -s "$s" -m 100000000 -l "$size" -f bench@vm.example -t rcpt@sink.example \
     -M vm.bench.example "${flags[@]}" "$target:25" >"$run/source.out" 2>&1 &
   local src=$!
   sleep "$WARM"
   # The latency probe: one more session, same path, size and connection mode, during the window.
   local lat_flags=(--size "$size" --seconds "$SECS" --pause-ms "$PROBE_PAUSE_MS")
   [ "$conn" = new ] && lat_flags+=(--new-connection)
-  ip netns exec "$vm" "$PY" "$root/bench/smtp_latency.py" "$target" 25 "${lat_flags[@]}" >"$run/probe.out" 2>&1 &
+  ip netns exec "$vm" "${LOAD_CPU[@]}" "$PY" "$root/bench/smtp_latency.py" "$target" 25 "${lat_flags[@]}" >"$run/probe.out" 2>&1 &
   local probe=$!
   local t1 c1 u1 h1 t2 c2 u2 h2 mem alive=1
   t1=$(now); c1=$(sink_count); u1=$(cpu_of "$path"); h1=$(proc host)
