@@ -150,6 +150,13 @@ public actor Enforcer {
             let found = snapshot.elementCounts[set] ?? -1
             if found != elements.count { return "set \(set) holds \(found) elements, expected \(elements.count)" }
         }
+        // The identity sets by content: a swapped element keeps the count.
+        for (set, kernel) in snapshot.identityElements {
+            let wanted = ruleset.elements[set] ?? [:]
+            if let stray = kernel.first(where: { wanted[$0] == nil }) {
+                return "set \(set) holds \(stray), which no VM has"
+            }
+        }
         // Exemptions expire in the kernel by themselves; allow for a couple of seconds of skew.
         let now = Date()
         for family in [NftFamily.bridge, .inet] {

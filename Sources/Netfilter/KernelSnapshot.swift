@@ -12,6 +12,13 @@ struct KernelSnapshot {
     var elementCounts: [SetRef: Int] = [:]
     /// Keys of the exempt sets, "ifname . port" (only filled by a deep read).
     var exemptKeys: [NftFamily: Set<String>] = [:]
+    /// Elements of the per-VM identity sets (those with an `ElementLayout`), written as the
+    /// compiler writes them, so that a swapped element is drift even when the count is right
+    /// (only filled by a deep read). An element that cannot be read back is kept as
+    /// `unreadableElement`, which no compiled element equals.
+    var identityElements: [SetRef: Set<String>] = [:]
+
+    static let unreadableElement = "<unreadable>"
 
     /// Parses `nft -j list table ...` output (several documents may be concatenated).
     mutating func absorb(json text: String) {
@@ -25,7 +32,11 @@ struct KernelSnapshot {
             } else if let set = (object["set"] ?? object["map"]) as? [String: Any], let family = (set["family"] as? String).flatMap(NftFamily.init),
                       let name = set["name"] as? String {
                 let elements = set["elem"] as? [Any] ?? []
-                elementCounts[SetRef(family, name)] = elements.count
+                let ref = SetRef(family, name)
+                elementCounts[ref] = elements.count
+                if let layout = ElementLayout.of(ref) {
+                    identityElements[ref] = Set(elements.map { Self.element($0, layout: layout) ?? Self.unreadableElement })
+                }
                 if name == "exempt" {
                     // An element about to expire may outlive the store's record by a second
                     // (timeouts are rounded up); it is no drift.
@@ -42,6 +53,54 @@ struct KernelSnapshot {
         guard let parts = (value as? [String: Any])?["concat"] as? [Any], parts.count == 2,
               let name = parts[0] as? String, let port = parts[1] as? Int else { return nil }
         return "\"\(name)\" . \(port)"
+    }
+
+    /// An identity set's element from the JSON listing, as the compiler writes it: `"tap1"`,
+    /// `"tap1" . 02:00:00:00:00:01`, `"tap1" . 0x2001…` (raw-payload integers, which the
+    /// listing gives as a hex string, or as a signed 64-bit number when they fit), and for a
+    /// map `key : value`. Nil when the element is not of the layout's form.
+    static func element(_ element: Any, layout: ElementLayout) -> String? {
+        var key = element
+        var value: Any?
+        if layout.data != nil {
+            guard let pair = element as? [Any], pair.count == 2 else { return nil }
+            (key, value) = (pair[0], pair[1])
+        }
+        if let wrapped = (key as? [String: Any])?["elem"] as? [String: Any], let inner = wrapped["val"] { key = inner }
+        let parts: [Any] = layout.key.count == 1 ? [key] : ((key as? [String: Any])?["concat"] as? [Any] ?? [])
+        guard parts.count == layout.key.count else { return nil }
+        var fields: [String] = []
+        for (field, part) in zip(layout.key, parts) {
+            guard let text = Self.field(field, part) else { return nil }
+            fields.append(text)
+        }
+        var text = fields.joined(separator: " . ")
+        if let data = layout.data {
+            guard let value, let rendered = Self.field(data, value) else { return nil }
+            text += " : " + rendered
+        }
+        return text
+    }
+
+    private static func field(_ field: ElementLayout.Field, _ value: Any) -> String? {
+        switch field {
+        case .ifname:
+            return (value as? String).map { "\"\($0)\"" }
+        case .etherAddress, .ipv4Address:
+            return value as? String
+        case .integer(let bytes):
+            var digits: String
+            if let text = value as? String, text.hasPrefix("0x") {
+                digits = String(text.dropFirst(2)).lowercased()
+            } else if let number = value as? Int {
+                digits = String(UInt64(bitPattern: Int64(number)), radix: 16)
+            } else {
+                return nil
+            }
+            guard digits.count <= bytes * 2, digits.allSatisfy(\.isHexDigit) else { return nil }
+            digits = String(repeating: "0", count: bytes * 2 - digits.count) + digits
+            return "0x" + digits
+        }
     }
 
     /// Seconds until a timed element expires, when the listing says.

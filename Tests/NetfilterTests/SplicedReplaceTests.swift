@@ -309,3 +309,45 @@ func normalizedListing(_ nft: borrowing Nftables) throws -> String {
         #expect(dataBytes == [3])
     }
 }
+
+/// The reconciler reads the identity sets back into the compiler's text to compare them by
+/// content; a kernel listing of exactly the compiled elements must read back to exactly them.
+@Suite struct IdentityElementReadBackTests {
+    @Test func aListingOfTheCompiledElementsReadsBackToThem() throws {
+        let ruleset = RulesetCompiler.compile(SplicedReplaceTests.state())
+        let listing = try inPrivateNetworkNamespace {
+            var nft = Nftables()
+            _ = try nft.replace(with: ruleset)
+            var text = ""
+            for family in NftFamily.allCases {
+                text += try nft.run("list table \(family.rawValue) \(tableName)", json: true) + "\n"
+            }
+            return text
+        }
+        var snapshot = KernelSnapshot()
+        snapshot.absorb(json: listing)
+        let identity = ruleset.staticSets.filter { ElementLayout.of($0) != nil }
+        #expect(Set(snapshot.identityElements.keys) == Set(identity))
+        for set in identity {
+            #expect(snapshot.identityElements[set] == Set((ruleset.elements[set] ?? [:]).keys), "\(set)")
+        }
+    }
+
+    @Test(arguments: [
+        (ElementLayout(key: [.ifname, .integer(bytes: 8)], data: nil), #"{"concat": ["a0", -108086391056891903]}"#, "\"a0\" . 0xfe80000000000001"),
+        (ElementLayout(key: [.ifname, .integer(bytes: 8)], data: nil), #"{"concat": ["a1", 1]}"#, "\"a1\" . 0x0000000000000001"),
+        (ElementLayout(key: [.ifname, .integer(bytes: 16)], data: nil), #"{"concat": ["a0", 1]}"#, "\"a0\" . 0x00000000000000000000000000000001"),
+        (ElementLayout(key: [.ifname, .integer(bytes: 16)], data: nil), #"{"concat": ["a0", "0xFE80000000000000000000fffe000101"]}"#, "\"a0\" . 0xfe80000000000000000000fffe000101"),
+        (ElementLayout(key: [.ifname], data: .etherAddress), #"["a0", "02:42:ac:11:00:01"]"#, "\"a0\" : 02:42:ac:11:00:01"),
+        (ElementLayout(key: [.ifname], data: nil), #""tap1""#, "\"tap1\""),
+    ])
+    func listedElementsReadAsTheCompilerWritesThem(layout: ElementLayout, json: String, text: String) throws {
+        let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
+        #expect(KernelSnapshot.element(value, layout: layout) == text)
+    }
+
+    @Test func anElementOfAnotherShapeIsUnreadable() throws {
+        let value = try JSONSerialization.jsonObject(with: Data(#"{"concat": ["a0", "0x1", 3]}"#.utf8))
+        #expect(KernelSnapshot.element(value, layout: ElementLayout(key: [.ifname, .integer(bytes: 8)], data: nil)) == nil)
+    }
+}

@@ -67,6 +67,22 @@ def test_deleted_rule_and_element_are_repaired(lab):
     assert lab.probe("priv", "203.0.113.1", 587) == "reset"
 
 
+def test_a_swapped_element_is_repaired(lab):
+    # One transaction that keeps the count: the private VM leaves the restricted set and a
+    # made-up interface takes its place. Only a comparison by content notices.
+    run("ip", "netns", "exec", lab.hv, "nft", "-f", "-",
+        input='delete element inet portcullis restricted { "vmpriv0" }\nadd element inet portcullis restricted { "bogus0" }\n')
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        restricted = lab.nft("list", "set", "inet", "portcullis", "restricted").stdout
+        if "vmpriv0" in restricted and "bogus0" not in restricted:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("swapped element not repaired within 3 s")
+    assert lab.probe("priv", "203.0.113.1", 25) == "reset"
+
+
 def test_kill_9_and_restart_never_lets_port_25_through(lab):
     hammer = subprocess.Popen(["ip", "netns", "exec", lab.priv, PY, str(LAB / "peer.py"), "hammer", "203.0.113.1", "25",
                                "--seconds", "6", "--interval", "0.01"], stdout=subprocess.PIPE, text=True)
