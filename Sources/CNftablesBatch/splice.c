@@ -21,11 +21,6 @@
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 
-/* libc's functions, found on first use (a shared library's constructor may send before
- * ours would run). Until found, and should dlsym fail, the system calls themselves. */
-static _Atomic(sendmsg_fn) libc_sendmsg;
-static _Atomic(recvmsg_fn) libc_recvmsg;
-
 static ssize_t raw_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     return syscall(SYS_sendmsg, fd, msg, flags);
@@ -36,32 +31,34 @@ static ssize_t raw_recvmsg(int fd, struct msghdr *msg, int flags)
     return syscall(SYS_recvmsg, fd, msg, flags);
 }
 
-static sendmsg_fn real_sendmsg(void)
+/* libc's function `name`, found on first use (a shared library's constructor may send
+ * before ours would run) and kept in `slot`; should dlsym fail, `fallback` (the system
+ * call itself). */
+static void *next_definition(void *_Atomic *slot, const char *name, void *fallback)
 {
-    sendmsg_fn f = atomic_load_explicit(&libc_sendmsg, memory_order_acquire);
+    void *f = atomic_load_explicit(slot, memory_order_acquire);
     if (!f) {
         int saved = errno;
-        f = (sendmsg_fn)dlsym(RTLD_NEXT, "sendmsg");
+        f = dlsym(RTLD_NEXT, name);
         errno = saved;
         if (!f)
-            f = raw_sendmsg;
-        atomic_store_explicit(&libc_sendmsg, f, memory_order_release);
+            f = fallback;
+        atomic_store_explicit(slot, f, memory_order_release);
     }
     return f;
 }
 
+static void *_Atomic libc_sendmsg;
+static void *_Atomic libc_recvmsg;
+
+static sendmsg_fn real_sendmsg(void)
+{
+    return (sendmsg_fn)next_definition(&libc_sendmsg, "sendmsg", (void *)raw_sendmsg);
+}
+
 static recvmsg_fn real_recvmsg(void)
 {
-    recvmsg_fn f = atomic_load_explicit(&libc_recvmsg, memory_order_acquire);
-    if (!f) {
-        int saved = errno;
-        f = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
-        errno = saved;
-        if (!f)
-            f = raw_recvmsg;
-        atomic_store_explicit(&libc_recvmsg, f, memory_order_release);
-    }
-    return f;
+    return (recvmsg_fn)next_definition(&libc_recvmsg, "recvmsg", (void *)raw_recvmsg);
 }
 
 int portcullis_splice_interposed(void)

@@ -124,6 +124,7 @@ public struct Nftables: ~Copyable {
         return works
     }
 }
+
 /// Why a spliced load did not happen. The caller then loads the whole script as text.
 struct SpliceFailure: Error, CustomStringConvertible {
     let reason: String
